@@ -1,0 +1,80 @@
+"""rubric: migrant-inclusion self-assessment for vocational training institutions."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _normalise_db_url(url: str) -> str:
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def ensure_instance_config(instance_path: str) -> Path:
+    """Write instance/config.py with a random SECRET_KEY the first time the app starts."""
+    path = Path(instance_path) / "config.py"
+    if not path.exists():
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("# Written on first start. Keep it secret; it signs sessions and CSRF tokens.\n")
+            fh.write(f"SECRET_KEY = {secrets.token_hex(32)!r}\n")
+    return path
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """The application factory (defaults, then instance/config.py or ``test_config``)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        DATABASE_URL="sqlite:///" + os.path.join(app.instance_path, "rubric.db"),
+        RUBRIC_DEFS=str(PROJECT_ROOT / "rubric_defs"),
+        REPORTS_DIR=str(PROJECT_ROOT / "reports"),
+        BABEL_DEFAULT_LOCALE="es",
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    if test_config is None:
+        ensure_instance_config(app.instance_path)
+        app.config.from_pyfile("config.py")
+        if os.environ.get("DATABASE_URL"):
+            app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    else:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError("SECRET_KEY is not set; refusing to start without a secret.")
+    app.config["DATABASE_URL"] = _normalise_db_url(app.config["DATABASE_URL"])
+
+    from .domain.instruments import cached_registry, registry_stamp
+
+    defs = app.config["RUBRIC_DEFS"]
+    app.extensions["instruments"] = cached_registry(defs, registry_stamp(defs))
+
+    from . import i18n
+    from .extensions import babel, csrf, db, login_manager
+
+    i18n.compile_catalogs()
+    db.init_app(app)
+    db.create_all()
+    babel.init_app(app, locale_selector=i18n.select_locale)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from .web import register_blueprints
+
+    register_blueprints(app)
+
+    from .cli import register_commands
+
+    register_commands(app)
+    return app

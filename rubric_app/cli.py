@@ -1,0 +1,232 @@
+"""Flask commands: rubrics, users, demo, translate, db."""
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from . import PROJECT_ROOT
+from .domain.instruments import validate_path
+
+# --------------------------------------------------------------------------- rubrics
+# Registered as a flask.commands entry point, so it runs without loading the app (and
+# therefore also when the definitions the app would load are broken).
+
+
+@click.group("rubrics", help="Instrument definitions.")
+def rubrics_cli() -> None:
+    pass
+
+
+@rubrics_cli.command("validate")
+@click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
+def validate_command(path: Path | None) -> None:
+    """Check every definition under PATH (default: rubric_defs/) against schema and rules."""
+    root = path or PROJECT_ROOT / "rubric_defs"
+    problems = validate_path(root)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found.", err=True)
+        sys.exit(1)
+    from .domain.instruments import definition_files, load_definition
+
+    for file in definition_files(root):
+        inst = load_definition(file)
+        click.echo(f"ok  {file}  {inst.id} {inst.version}  {len(inst.criteria)} criteria  sha256:{inst.hash[:16]}")
+
+
+users_cli = AppGroup("users", help="Accounts and API tokens.")
+
+
+@users_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True, type=click.Choice(["member", "reviewer", "staff", "admin"]))
+@click.option("--name", default="")
+@click.option("--institution", "institution_name", default=None, help="Institution name (members); created when missing.")
+@click.option("--country", default=None, help="ISO 3166 alpha-2 code of the institution's country.")
+@click.option("--city", default="")
+@click.option("--type", "institution_type", default="other")
+@click.option("--sector", default="public", type=click.Choice(["public", "private"]))
+def create_user_command(email, password, role, name, institution_name, country, city, institution_type, sector) -> None:
+    """Create a user (and the institution when it does not exist yet)."""
+    from .extensions import db
+    from .i18n import is_country
+    from .services import ServiceError, accounts
+
+    db.create_all()
+    session = db.new_session()
+    try:
+        institution = None
+        if institution_name:
+            if not country or not is_country(country.upper()):
+                raise click.UsageError("--country must be an ISO 3166 alpha-2 code (e.g. PE) when --institution is given.")
+            institution = accounts.find_institution(session, institution_name, country)
+            if institution is None:
+                institution = accounts.create_institution(session, name=institution_name, country=country, city=city,
+                                                          type=institution_type, sector=sector)
+                click.echo(f"Created institution {institution.name} ({institution.country}).")
+        elif role == "member":
+            raise click.UsageError("A member needs --institution NAME --country CC.")
+        user = accounts.create_user(session, email=email, password=password, role=role, name=name, institution=institution)
+        session.commit()
+        click.echo(f"Created {role} {user.email}.")
+    except ServiceError as exc:
+        session.rollback()
+        raise click.ClickException(exc.message) from exc
+    finally:
+        session.close()
+
+
+@users_cli.command("token")
+@click.option("--email", required=True)
+@click.option("--name", default="cli")
+def token_command(email, name) -> None:
+    """Print a new personal API token for the user (only its hash is stored)."""
+    from .extensions import db
+    from .services import ServiceError, accounts
+
+    session = db.new_session()
+    try:
+        user = accounts.user_by_email(session, email)
+        click.echo(accounts.issue_token(session, user, name))
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    finally:
+        session.close()
+
+
+db_cli = AppGroup("db", help="Database.")
+
+
+@db_cli.command("init")
+def init_db_command() -> None:
+    """Create the tables that do not exist yet."""
+    from .extensions import db
+
+    db.create_all()
+    click.echo("Database ready.")
+
+
+demo_cli = AppGroup("demo", help="Fictitious demo data.")
+
+DEMO_PASSWORD = "demo-pass-2026"
+DEMO_ACCOUNTS = [
+    ("admin@demo.example", "admin", None),
+    ("reviewer@demo.example", "reviewer", None),
+    ("staff@demo.example", "staff", None),
+    ("member@demo.example", "member", 0),
+]
+DEMO_INSTITUTIONS = [
+    ("Instituto Técnico Demo del Litoral", "AR", "Rosario", "technical_institute", "public"),
+    ("Centro de Formación Demo Andino", "AR", "Mendoza", "training_centre", "private"),
+    ("Servicio de Aprendizaje Demo Caribe", "CO", "Barranquilla", "national_service", "public"),
+    ("Fundación Demo Oficios Cúcuta", "CO", "Cúcuta", "ngo", "private"),
+    ("CETPRO Demo Lima Norte", "PE", "Lima", "training_centre", "public"),
+    ("Instituto Demo de Tecnología Arequipa", "PE", "Arequipa", "technical_institute", "private"),
+    ("Escuela Taller Demo Santo Domingo", "DO", "Santo Domingo", "training_centre", "public"),
+    ("Politécnico Demo Santiago de los Caballeros", "DO", "Santiago de los Caballeros", "technical_institute", "private"),
+]
+
+
+@demo_cli.command("seed")
+@click.option("--seed", "seed_value", default=2026, show_default=True)
+def seed_command(seed_value: int) -> None:
+    """Demo accounts (one per role) and fictitious institutions with submitted assessments. Idempotent."""
+    from .domain.scoring import CriterionAnswer
+    from .extensions import db
+    from .models import SUBMITTED
+    from .services import accounts
+    from .services import assessments as svc
+
+    db.create_all()
+    session = db.new_session()
+    registry = current_app.extensions["instruments"]
+    rubric = registry.latest("ifp-migrant-inclusion") or registry.rubrics()[0]
+    rng = random.Random(seed_value)
+    try:
+        institutions = []
+        for name, country, city, itype, sector in DEMO_INSTITUTIONS:
+            inst = accounts.find_institution(session, name, country) or accounts.create_institution(
+                session, name=name, country=country, city=city, type=itype, sector=sector, synthetic=True)
+            institutions.append(inst)
+        session.commit()
+        for i, inst in enumerate(institutions):
+            email = f"ifp{i + 1}@demo.example"
+            user = session.query(accounts.User).filter_by(email=email).one_or_none() or accounts.create_user(
+                session, email=email, password=DEMO_PASSWORD, role="member", name=f"Demo {inst.name}", institution=inst)
+            session.commit()
+            if svc.visible_assessments(session, user):
+                continue
+            assessment = svc.start_assessment(session, registry, user, instrument_id=rubric.id, version=rubric.version, language="es")
+            base = rng.randint(1, 4)
+            answers = []
+            for crit in rubric.criteria:
+                if rng.random() < 0.06:
+                    answers.append(CriterionAnswer(crit.id, None, True, "Demo: no aplica en esta institución (datos ficticios)."))
+                else:
+                    level = max(1, min(5, base + rng.choice((-1, 0, 0, 1))))
+                    answers.append(CriterionAnswer(crit.id, level, False, "", None, "Demo: evidencia ficticia."))
+            svc.save_answers(session, registry, user, assessment, answers)
+            svc.submit(session, registry, user, assessment)
+        for email, role, inst_index in DEMO_ACCOUNTS:
+            if session.query(accounts.User).filter_by(email=email).one_or_none() is None:
+                accounts.create_user(session, email=email, password=DEMO_PASSWORD, role=role, name=f"Demo {role}",
+                                     institution=institutions[inst_index] if inst_index is not None else None)
+        session.commit()
+        submitted = session.query(svc.Assessment).filter_by(status=SUBMITTED).count()
+    finally:
+        session.close()
+    click.echo(f"Demo data ready (fictitious, labelled synthetic): {len(institutions)} institutions, {submitted} submitted assessments.")
+    click.echo(f"Demo accounts (password: {DEMO_PASSWORD}):")
+    for email, role, _ in DEMO_ACCOUNTS:
+        click.echo(f"  {role:<9} {email}")
+
+
+translate_cli = AppGroup("translate", help="Interface translations (pybabel wrapped).")
+TRANSLATIONS = Path(__file__).parent / "translations"
+
+
+def _pybabel(*args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "babel.messages.frontend", *args], cwd=PROJECT_ROOT)
+    if result.returncode:
+        raise click.ClickException(f"pybabel {' '.join(args)} failed")
+
+
+@translate_cli.command("update")
+def translate_update() -> None:
+    """Extract the interface strings and merge them into every catalog."""
+    pot = PROJECT_ROOT / "messages.pot"
+    _pybabel("extract", "-F", "babel.cfg", "-k", "_l", "--no-location", "--sort-output", "-o", str(pot), ".")
+    _pybabel("update", "-i", str(pot), "-d", str(TRANSLATIONS), "--no-fuzzy-matching", "--ignore-obsolete")
+    pot.unlink()
+
+
+@translate_cli.command("init")
+@click.argument("lang")
+def translate_init(lang: str) -> None:
+    """Start a catalog for a new language."""
+    pot = PROJECT_ROOT / "messages.pot"
+    _pybabel("extract", "-F", "babel.cfg", "-k", "_l", "--no-location", "--sort-output", "-o", str(pot), ".")
+    _pybabel("init", "-i", str(pot), "-d", str(TRANSLATIONS), "-l", lang)
+    pot.unlink()
+
+
+@translate_cli.command("compile")
+def translate_compile() -> None:
+    """Compile the catalogs (the app also does this at start when a .po is newer)."""
+    from .i18n import compile_catalogs
+
+    for path in compile_catalogs():
+        click.echo(f"compiled {path}")
+
+
+def register_commands(app: Flask) -> None:
+    for group in (users_cli, db_cli, demo_cli, translate_cli):
+        app.cli.add_command(group)

@@ -1,0 +1,387 @@
+"""Instrument definitions: load data files, validate them, freeze them.
+
+A definition is a YAML file under ``rubric_defs/`` (one folder per instrument, one file per
+version).  Loading runs the JSON Schema first, then semantic checks; every problem is reported
+with the file and the path inside it.  A loaded definition is an immutable tree of dataclasses
+carrying the SHA-256 hash of its canonical content, so an assessment can pin exactly what it was
+answered on.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+import jsonschema
+import yaml
+
+#: Languages every instrument text must be available in (the first is the default).
+REQUIRED_LANGUAGES: tuple[str, ...] = ("es", "en", "pt")
+DEFAULT_LANGUAGE = REQUIRED_LANGUAGES[0]
+#: The rubric's level scale.
+LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "rubric_defs" / "schema"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a definition file."""
+
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path or '/'}: {self.message}"
+
+
+class DefinitionError(Exception):
+    """Raised when a definition cannot be loaded; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text in several languages; ``text(lang)`` falls back to the default language."""
+
+    values: Mapping[str, str]
+
+    def __call__(self, lang: str | None = None) -> str:
+        return self.values.get(lang or DEFAULT_LANGUAGE) or self.values.get(DEFAULT_LANGUAGE, "")
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.values)
+
+
+@dataclass(frozen=True)
+class Level:
+    level: int
+    name: Text
+    summary: Text | None
+
+
+@dataclass(frozen=True)
+class Criterion:
+    id: str
+    dimension_id: str
+    title: Text
+    #: level -> descriptor of that level
+    descriptors: Mapping[int, Text]
+    #: level -> actions recommended to reach that level from the one below
+    actions: Mapping[int, tuple[Text, ...]]
+
+
+@dataclass(frozen=True)
+class Dimension:
+    id: str
+    weight: Decimal
+    name: Text
+    description: Text | None
+    criteria: tuple[Criterion, ...]
+
+
+@dataclass(frozen=True)
+class Rubric:
+    """A frozen rubric definition (instrument 1)."""
+
+    id: str
+    version: str
+    title: Text
+    description: Text | None
+    languages: tuple[str, ...]
+    levels: tuple[Level, ...]
+    dimensions: tuple[Dimension, ...]
+    #: SHA-256 of the canonical JSON of the definition's content
+    hash: str
+    source: str
+    _criteria: Mapping[str, Criterion] = field(repr=False, compare=False, default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def criteria(self) -> tuple[Criterion, ...]:
+        """All criteria in rubric order."""
+        return tuple(self._criteria.values())
+
+    def criterion(self, criterion_id: str) -> Criterion:
+        return self._criteria[criterion_id]
+
+    def has_criterion(self, criterion_id: str) -> bool:
+        return criterion_id in self._criteria
+
+    def dimension(self, dimension_id: str) -> Dimension:
+        for dim in self.dimensions:
+            if dim.id == dimension_id:
+                return dim
+        raise KeyError(dimension_id)
+
+    def level_name(self, level: int, lang: str | None = None) -> str:
+        for lvl in self.levels:
+            if lvl.level == level:
+                return lvl.name(lang)
+        raise KeyError(level)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.id, self.version)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def content_hash(data: Any) -> str:
+    """SHA-256 of the canonical JSON form of ``data`` (key order and formatting do not matter)."""
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=None)
+def _schema(name: str) -> dict:
+    with open(SCHEMA_DIR / name, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _json_path(parts: Iterable[Any]) -> str:
+    return "/" + "/".join(str(p) for p in parts)
+
+
+def read_definition_file(path: Path) -> tuple[Any, list[Problem]]:
+    """Parse a YAML file; returns the data and any parse problem."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh), []
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return None, [Problem(str(path), where, f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, [Problem(str(path), "", f"cannot be read: {exc}")]
+
+
+def schema_problems(data: Any, schema_name: str, file: str) -> list[Problem]:
+    """Every JSON Schema violation of ``data``, with its path."""
+    validator = jsonschema.Draft202012Validator(_schema(schema_name))
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    return [Problem(file, _json_path(e.absolute_path), e.message) for e in errors]
+
+
+def text_problems(value: Any, path: str, file: str, languages: Iterable[str]) -> list[Problem]:
+    """Problems with one translated text: every language must be present and non-blank."""
+    if not isinstance(value, dict):
+        return [Problem(file, path, "must be a mapping of language to text")]
+    return [
+        Problem(file, f"{path}/{lang}", f"missing text in language '{lang}'")
+        for lang in languages
+        if not str(value.get(lang) or "").strip()
+    ]
+
+
+def _rubric_semantic_problems(data: dict, file: str) -> list[Problem]:
+    problems: list[Problem] = []
+    langs = list(data.get("languages") or [])
+    for lang in REQUIRED_LANGUAGES:
+        if lang not in langs:
+            problems.append(Problem(file, "/languages", f"language '{lang}' is required"))
+    langs = sorted(set(langs) | set(REQUIRED_LANGUAGES))
+
+    def text(value: Any, path: str) -> None:
+        problems.extend(text_problems(value, path, file, langs))
+
+    text(data.get("title"), "/title")
+    if "description" in data:
+        text(data["description"], "/description")
+
+    level_numbers = [lvl.get("level") for lvl in data.get("levels", [])]
+    if sorted(level_numbers) != list(LEVELS):
+        problems.append(Problem(file, "/levels", f"levels must be exactly {list(LEVELS)}, found {level_numbers}"))
+    for i, lvl in enumerate(data.get("levels", [])):
+        text(lvl.get("name"), f"/levels/{i}/name")
+        if "summary" in lvl:
+            text(lvl["summary"], f"/levels/{i}/summary")
+
+    seen_dims: set[str] = set()
+    seen_crits: dict[str, str] = {}
+    for d, dim in enumerate(data.get("dimensions", [])):
+        dpath = f"/dimensions/{d}"
+        if dim["id"] in seen_dims:
+            problems.append(Problem(file, f"{dpath}/id", f"duplicate dimension id '{dim['id']}'"))
+        seen_dims.add(dim["id"])
+        weight = dim.get("weight", 1)
+        if not (isinstance(weight, (int, float)) and weight > 0):
+            problems.append(Problem(file, f"{dpath}/weight", f"weight must be a positive number, found {weight!r}"))
+        text(dim.get("name"), f"{dpath}/name")
+        if "description" in dim:
+            text(dim["description"], f"{dpath}/description")
+        for c, crit in enumerate(dim.get("criteria", [])):
+            cpath = f"{dpath}/criteria/{c}"
+            if crit["id"] in seen_crits:
+                problems.append(Problem(file, f"{cpath}/id", f"duplicate criterion id '{crit['id']}' (also in {seen_crits[crit['id']]})"))
+            seen_crits.setdefault(crit["id"], cpath)
+            text(crit.get("title"), f"{cpath}/title")
+            descriptors = {int(k): v for k, v in crit.get("descriptors", {}).items()}
+            if sorted(descriptors) != list(LEVELS):
+                problems.append(Problem(file, f"{cpath}/descriptors", f"needs a descriptor for each level {list(LEVELS)}, found {sorted(descriptors)}"))
+            for lvl, value in sorted(descriptors.items()):
+                text(value, f"{cpath}/descriptors/{lvl}")
+            actions = {int(k): v for k, v in crit.get("actions", {}).items()}
+            if sorted(actions) != list(LEVELS[1:]):
+                problems.append(Problem(file, f"{cpath}/actions", f"needs recommended actions for each level {list(LEVELS[1:])}, found {sorted(actions)}"))
+            for lvl, items in sorted(actions.items()):
+                for a, item in enumerate(items):
+                    text(item, f"{cpath}/actions/{lvl}/{a}")
+    return problems
+
+
+def _text(value: dict | None) -> Text | None:
+    return Text(MappingProxyType(dict(value))) if value is not None else None
+
+
+def _build_rubric(data: dict, source: str) -> Rubric:
+    dimensions = []
+    criteria: dict[str, Criterion] = {}
+    for dim in data["dimensions"]:
+        crits = []
+        for crit in dim["criteria"]:
+            criterion = Criterion(
+                id=crit["id"],
+                dimension_id=dim["id"],
+                title=_text(crit["title"]),
+                descriptors=MappingProxyType({int(k): _text(v) for k, v in sorted(crit["descriptors"].items(), key=lambda kv: int(kv[0]))}),
+                actions=MappingProxyType({int(k): tuple(_text(a) for a in v) for k, v in sorted(crit["actions"].items(), key=lambda kv: int(kv[0]))}),
+            )
+            crits.append(criterion)
+            criteria[criterion.id] = criterion
+        dimensions.append(
+            Dimension(
+                id=dim["id"],
+                weight=Decimal(str(dim.get("weight", 1))),
+                name=_text(dim["name"]),
+                description=_text(dim.get("description")),
+                criteria=tuple(crits),
+            )
+        )
+    levels = tuple(
+        Level(level=lvl["level"], name=_text(lvl["name"]), summary=_text(lvl.get("summary")))
+        for lvl in sorted(data["levels"], key=lambda lvl: lvl["level"])
+    )
+    return Rubric(
+        id=data["id"],
+        version=str(data["version"]),
+        title=_text(data["title"]),
+        description=_text(data.get("description")),
+        languages=tuple(data["languages"]),
+        levels=levels,
+        dimensions=tuple(dimensions),
+        hash=content_hash(data),
+        source=source,
+        _criteria=MappingProxyType(criteria),
+    )
+
+
+#: kind -> (schema file, semantic check, builder); other instrument kinds register here.
+KINDS: dict[str, tuple[str, Any, Any]] = {
+    "rubric": ("rubric.schema.json", _rubric_semantic_problems, _build_rubric),
+}
+
+
+def check_data(data: Any, file: str) -> list[Problem]:
+    """All problems of an already-parsed definition (schema first, then semantics)."""
+    if not isinstance(data, dict):
+        return [Problem(file, "", "a definition must be a mapping at the top level")]
+    kind = data.get("kind")
+    if kind not in KINDS:
+        return [Problem(file, "/kind", f"unknown instrument kind {kind!r}; expected one of {sorted(KINDS)}")]
+    schema_name, semantic, _ = KINDS[kind]
+    problems = schema_problems(data, schema_name, file)
+    if problems:
+        return problems
+    return semantic(data, file)
+
+
+def load_definition(path: str | Path) -> Rubric:
+    """Load and validate one definition file; raises :class:`DefinitionError` on any problem."""
+    path = Path(path)
+    data, problems = read_definition_file(path)
+    if not problems:
+        problems = check_data(data, str(path))
+    if problems:
+        raise DefinitionError(problems)
+    return KINDS[data["kind"]][2](data, str(path))
+
+
+def definition_files(root: str | Path) -> list[Path]:
+    """Definition files below ``root`` (or ``root`` itself when it is a file), schema excluded."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml") and "schema" not in p.parts)
+
+
+def validate_path(root: str | Path) -> list[Problem]:
+    """Every problem in every definition below ``root``, plus clashes of id and version."""
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str], str] = {}
+    files = definition_files(root)
+    if not files:
+        return [Problem(str(root), "", "no definition files found")]
+    for path in files:
+        data, file_problems = read_definition_file(path)
+        if not file_problems:
+            file_problems = check_data(data, str(path))
+        problems.extend(file_problems)
+        if not file_problems:
+            key = (data["id"], str(data["version"]))
+            if key in seen:
+                problems.append(Problem(str(path), "/version", f"{key[0]} version {key[1]} is also defined in {seen[key]}"))
+            seen[key] = str(path)
+    return problems
+
+
+class Registry:
+    """The loaded instruments, by id and version. Immutable once built."""
+
+    def __init__(self, instruments: Iterable[Rubric]):
+        self._by_key = {inst.key: inst for inst in instruments}
+
+    def get(self, instrument_id: str, version: str) -> Rubric | None:
+        return self._by_key.get((instrument_id, version))
+
+    def all(self) -> list[Rubric]:
+        return sorted(self._by_key.values(), key=lambda i: (i.id, _version_key(i.version)))
+
+    def latest(self, instrument_id: str) -> Rubric | None:
+        versions = [i for i in self._by_key.values() if i.id == instrument_id]
+        return max(versions, key=lambda i: _version_key(i.version)) if versions else None
+
+    def rubrics(self) -> list[Rubric]:
+        return [i for i in self.all() if isinstance(i, Rubric)]
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
+
+
+def load_registry(root: str | Path) -> Registry:
+    """Load every definition below ``root``; raises :class:`DefinitionError` listing all problems."""
+    problems = validate_path(root)
+    if problems:
+        raise DefinitionError(problems)
+    return Registry(load_definition(p) for p in definition_files(root))
+
+
+@lru_cache(maxsize=8)
+def cached_registry(root: str, stamp: tuple) -> Registry:
+    """Registry cached per folder and file stamps (see :func:`registry_stamp`)."""
+    return load_registry(root)
+
+
+def registry_stamp(root: str | Path) -> tuple:
+    """Names, sizes and modification times of the definition files: the cache key."""
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in definition_files(root))

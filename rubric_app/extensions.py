@@ -1,0 +1,68 @@
+"""Extensions, each wired to the app with ``init_app``."""
+from __future__ import annotations
+
+from flask import Flask, g
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+babel = Babel()
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+
+class Database:
+    """One engine per app and one session per request (closed at teardown)."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self._factory: sessionmaker | None = None
+
+    def init_app(self, app: Flask) -> None:
+        url = app.config["DATABASE_URL"]
+        kwargs: dict = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        app.extensions["rubric_db"] = self
+        app.teardown_appcontext(self._close)
+
+    def new_session(self) -> Session:
+        return self._factory()
+
+    @property
+    def session(self) -> Session:
+        """The request's session (created on first use)."""
+        if "db_session" not in g:
+            g.db_session = self.new_session()
+        return g.db_session
+
+    def _close(self, exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            if exc is not None:
+                session.rollback()
+            session.close()
+
+    def create_all(self) -> None:
+        from .models import Base
+
+        Base.metadata.create_all(self.engine)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+db = Database()

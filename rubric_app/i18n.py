@@ -1,0 +1,74 @@
+"""Interface languages: the locale selector and compiling catalogs at start-up."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import current_app, request, session
+from flask_login import current_user
+
+LANGUAGES = ("es", "en", "pt")
+DEFAULT = "es"
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+
+#: codes Babel knows as territories that are not ISO 3166-1 countries
+_NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "XA", "XB", "XK", "ZZ"}
+
+
+def select_locale() -> str:
+    """?lang= for this request, then the user's choice, then the browser's, then Spanish."""
+    asked = request.args.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    if current_user and getattr(current_user, "is_authenticated", False) and current_user.locale in LANGUAGES:
+        return current_user.locale
+    if session.get("lang") in LANGUAGES:
+        return session["lang"]
+    return request.accept_languages.best_match(LANGUAGES) or DEFAULT
+
+
+def compile_catalogs(root: Path = TRANSLATIONS) -> list[Path]:
+    """Compile every messages.po whose .mo is missing or older; returns the files written."""
+    written = []
+    for po_path in sorted(root.glob("*/LC_MESSAGES/messages.po")):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with open(po_path, "rb") as fh:
+            catalog = read_po(fh, locale=po_path.parts[-3])
+        tmp = mo_path.with_suffix(".mo.tmp")
+        with open(tmp, "wb") as fh:
+            write_mo(fh, catalog, use_fuzzy=False)
+        tmp.replace(mo_path)
+        written.append(mo_path)
+    return written
+
+
+def countries(locale: str) -> list[tuple[str, str]]:
+    """ISO 3166-1 alpha-2 codes with their names in ``locale``, sorted by name."""
+    names = Locale.parse(locale).territories
+    pairs = [(code, name) for code, name in names.items() if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES]
+    return sorted(pairs, key=lambda p: _sort_key(p[1]))
+
+
+def country_name(code: str, locale: str) -> str:
+    return Locale.parse(locale).territories.get(code, code)
+
+
+def is_country(code: str) -> bool:
+    return code in dict(countries("en"))
+
+
+def _sort_key(text: str) -> str:
+    import unicodedata
+
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+
+
+def current_language() -> str:
+    from flask_babel import get_locale
+
+    loc = get_locale()
+    return loc.language if loc else current_app.config.get("BABEL_DEFAULT_LOCALE", DEFAULT)

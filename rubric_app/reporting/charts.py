@@ -1,0 +1,133 @@
+"""Charts drawn once with reportlab.graphics: embedded in PDFs, and rendered as SVG for pages."""
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import reportlab
+from reportlab.graphics import renderSVG
+from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Polygon, String
+from reportlab.lib import colors
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+
+from ..domain.instruments import LEVELS, Rubric
+from ..domain.scoring import CriterionAnswer, score_rubric, target_profile
+
+FONT_DIR = Path(reportlab.__file__).parent / "fonts"
+FONT, FONT_BOLD = "Vera", "VeraBd"
+
+CURRENT_COLOUR = colors.HexColor("#1f5fa8")
+TARGET_COLOUR = colors.HexColor("#d9822b")
+GRID_COLOUR = colors.HexColor("#b8c2cc")
+
+
+def register_fonts() -> None:
+    """Bitstream Vera ships with reportlab: the same glyphs on every machine."""
+    if FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont(FONT, str(FONT_DIR / "Vera.ttf")))
+        pdfmetrics.registerFont(TTFont(FONT_BOLD, str(FONT_DIR / "VeraBd.ttf")))
+        pdfmetrics.registerFont(TTFont("VeraIt", str(FONT_DIR / "VeraIt.ttf")))
+        pdfmetrics.registerFont(TTFont("VeraBI", str(FONT_DIR / "VeraBI.ttf")))
+        from reportlab.lib.fonts import addMapping
+
+        addMapping(FONT, 0, 0, FONT)
+        addMapping(FONT, 1, 0, FONT_BOLD)
+        addMapping(FONT, 0, 1, "VeraIt")
+        addMapping(FONT, 1, 1, "VeraBI")
+
+
+def _wrap(text: str, width: int = 18) -> list[str]:
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines[:3]
+
+
+def radar_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], colors.Color]],
+                  *, size: float = 340, scale: Sequence[int] = LEVELS, legend: bool = True) -> Drawing:
+    """A radar chart: one axis per label, rings at each value of ``scale``, one polygon per series.
+
+    Series values of None are drawn at the centre (no score yet).
+    """
+    register_fonts()
+    legend_height = 22 if legend else 0
+    drawing = Drawing(size, size + legend_height)
+    cx, cy = size / 2, size / 2 + legend_height
+    radius = size / 2 - 62
+    low, high = scale[0], scale[-1]
+    n = len(labels)
+
+    def point(i: int, value: float) -> tuple[float, float]:
+        angle = math.pi / 2 - 2 * math.pi * i / n
+        r = radius * (max(value, low - 1) - (low - 1)) / (high - (low - 1))
+        return cx + r * math.cos(angle), cy + r * math.sin(angle)
+
+    for ring in scale:
+        pts = [coord for i in range(n) for coord in point(i, ring)]
+        drawing.add(Polygon(pts, strokeColor=GRID_COLOUR, strokeWidth=0.6, fillColor=None))
+        x, y = point(0, ring)
+        drawing.add(String(x + 3, y - 3, str(ring), fontName=FONT, fontSize=7, fillColor=colors.HexColor("#5c6b7a")))
+    for i, label in enumerate(labels):
+        x, y = point(i, high)
+        drawing.add(Line(cx, cy, x, y, strokeColor=GRID_COLOUR, strokeWidth=0.6))
+        lx, ly = point(i, high + 0.55)
+        anchor = "middle" if abs(lx - cx) < 8 else ("start" if lx > cx else "end")
+        lines = _wrap(label)
+        top = ly + (len(lines) - 1) * 5 if ly >= cy else ly + (len(lines) - 1) * 9 - 6
+        for k, line in enumerate(lines):
+            drawing.add(String(lx, top - k * 9.5, line, fontName=FONT, fontSize=8, textAnchor=anchor, fillColor=colors.HexColor("#1d2733")))
+    for name, values, colour in series:
+        pts = [coord for i, v in enumerate(values) for coord in point(i, float(v) if v is not None else low - 1)]
+        fill = colors.Color(colour.red, colour.green, colour.blue, alpha=0.18)
+        drawing.add(Polygon(pts, strokeColor=colour, strokeWidth=1.8, fillColor=fill))
+        for i, v in enumerate(values):
+            if v is not None:
+                x, y = point(i, float(v))
+                drawing.add(Circle(x, y, 2.4, fillColor=colour, strokeColor=colour))
+    if legend:
+        x = 10
+        for name, _values, colour in series:
+            drawing.add(PolyLine([x, 10, x + 18, 10], strokeColor=colour, strokeWidth=3))
+            drawing.add(String(x + 23, 7, name, fontName=FONT, fontSize=8.5, fillColor=colors.HexColor("#1d2733")))
+            x += 30 + pdfmetrics.stringWidth(name, FONT, 8.5) + 12
+    return drawing
+
+
+def assessment_radar(rubric: Rubric, answers: Mapping[str, CriterionAnswer], lang: str, labels: tuple[str, str], size: float = 340) -> Drawing:
+    """Current dimension scores against the mean target per dimension."""
+    scores = score_rubric(rubric, answers)
+    targets = target_profile(rubric, answers)
+    current = [_as_float(scores.dimensions[d.id].score) for d in rubric.dimensions]
+    target = [_as_float(targets[d.id]) for d in rubric.dimensions]
+    return radar_drawing([d.name(lang) for d in rubric.dimensions],
+                         [(labels[0], current, CURRENT_COLOUR), (labels[1], target, TARGET_COLOUR)], size=size)
+
+
+def _as_float(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
+
+
+def to_svg(drawing: Drawing, title: str = "") -> str:
+    """The drawing as an inline <svg> element (no XML prolog), with a title for screen readers."""
+    svg = renderSVG.drawToString(drawing)
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<svg ", '<svg role="img" class="chart" ', svg, count=1)
+    if title:
+        from markupsafe import escape
+
+        svg = re.sub(r"(<svg[^>]*>)", lambda m: m.group(1) + f"<title>{escape(title)}</title>", svg, count=1)
+    return svg
+
+
+def radar_svg(rubric: Rubric, answers: Mapping[str, CriterionAnswer], lang: str) -> str:
+    from flask_babel import gettext as _
+
+    labels = (_("Current"), _("Target"))
+    return to_svg(assessment_radar(rubric, answers, lang, labels), _("Radar chart of the dimension scores, current against target"))

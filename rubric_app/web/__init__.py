@@ -1,0 +1,108 @@
+"""Blueprints, request-wide helpers and error pages."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Flask, abort, current_app, jsonify, render_template, request
+from flask_babel import format_decimal, get_locale
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from ..domain.instruments import Registry
+from ..extensions import db, login_manager
+from ..models import User
+from ..services import ServiceError
+
+
+def registry() -> Registry:
+    return current_app.extensions["instruments"]
+
+
+def role_required(*roles: str):
+    """Allow the view only to signed-in users with one of ``roles`` (403 otherwise)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    return user if user is not None and user.active else None
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.headers.get("X-Requested-With") == "fetch"
+
+
+def _error(status: int, message: str, details: list | None = None):
+    if _wants_json():
+        return jsonify({"error": {"status": status, "message": message, "details": details or []}}), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import api, assess, auth, main
+
+    app.register_blueprint(main.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(assess.bp)
+    app.register_blueprint(api.bp)
+
+    login_manager.login_view = "auth.login"
+    login_manager.request_loader(api.load_user_from_token)
+
+    from flask_babel import lazy_gettext as _l
+
+    login_manager.login_message = _l("Please sign in to continue.")
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError):
+        db.session.rollback()
+        return _error(exc.status, exc.message, exc.details)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        from flask_babel import gettext as _
+
+        return _error(400, _("The form expired or was sent from elsewhere. Reload the page and try again."))
+
+    for status in (400, 403, 404, 405, 413):
+        app.register_error_handler(status, lambda exc, s=status: _error(s, exc.description if _wants_json() else None))
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        return _error(500, None)
+
+    @app.context_processor
+    def helpers():
+        from .. import i18n
+
+        def number(value, places: int = 2):
+            if value is None:
+                return "—"
+            fmt = "#,##0." + "0" * places if places else "#,##0"
+            return format_decimal(value, format=fmt)
+
+        return {"number": number, "languages": i18n.LANGUAGES, "current_lang": str(get_locale() or "es"),
+                "country_name": lambda code: i18n.country_name(code, str(get_locale() or "es"))}
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'")
+        return response

@@ -1,0 +1,77 @@
+"""WTForms forms. The per-dimension answer form is generated from the rubric definition."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, EmailField, PasswordField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
+
+from ..domain.instruments import LEVELS, Dimension
+from ..models import INSTITUTION_TYPES, PLAN_STATUSES, SECTORS
+
+INSTITUTION_TYPE_LABELS = {
+    "national_service": _l("National vocational training service"),
+    "training_centre": _l("Vocational training centre"),
+    "technical_institute": _l("Technical or technological institute"),
+    "university": _l("University"),
+    "ngo": _l("Non-governmental organisation"),
+    "other": _l("Other"),
+}
+SECTOR_LABELS = {"public": _l("Public"), "private": _l("Private")}
+PLAN_STATUS_LABELS = {"todo": _l("Not started"), "in_progress": _l("In progress"), "done": _l("Done")}
+LANGUAGE_LABELS = {"es": "Español", "en": "English", "pt": "Português"}
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
+
+
+class RegisterForm(FlaskForm):
+    institution_name = StringField(_l("Institution name"), validators=[DataRequired(), Length(max=200)])
+    country = SelectField(_l("Country"), validators=[DataRequired()])
+    city = StringField(_l("City"), validators=[Length(max=120)])
+    institution_type = SelectField(_l("Type of institution"), choices=[(k, v) for k, v in INSTITUTION_TYPE_LABELS.items()])
+    sector = SelectField(_l("Public or private"), choices=[(k, v) for k, v in SECTOR_LABELS.items()])
+    name = StringField(_l("Your name"), validators=[Length(max=200)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=200)])
+    confirm = PasswordField(_l("Repeat the password"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))])
+
+
+class StartForm(FlaskForm):
+    language = SelectField(_l("Language of the assessment"), choices=[(k, v) for k, v in LANGUAGE_LABELS.items()])
+    instrument = SelectField(_l("Instrument"))
+    from_previous = SelectField(_l("Start from"), choices=[("0", _l("Blank answers")), ("1", _l("The answers of the previous round"))], default="0")
+
+
+class TokenForm(FlaskForm):
+    name = StringField(_l("Token name"), validators=[Length(max=100)])
+
+
+class PlanItemForm(FlaskForm):
+    responsible = StringField(_l("Responsible"), validators=[Length(max=200)])
+    due_date = DateField(_l("Due date"), validators=[Optional()])
+    status = SelectField(_l("Status"), choices=[(k, v) for k, v in PLAN_STATUS_LABELS.items()])
+    note = TextAreaField(_l("Note"), validators=[Length(max=5000)])
+
+
+class EmptyForm(FlaskForm):
+    """A form with only the CSRF token, for buttons that change state."""
+
+
+def dimension_form_class(dimension: Dimension) -> type[FlaskForm]:
+    """A fresh form class for one dimension, with stable field names per criterion.
+
+    ``crit_<id>`` holds the level (or ``na``), ``na_reason_<id>``, ``evidence_<id>`` and
+    ``target_<id>`` the rest.  Rules (reason required, target range) are checked by the domain.
+    """
+    attrs = {}
+    level_choices = [(str(level), str(level)) for level in LEVELS] + [("na", _l("Not applicable"))]
+    for crit in dimension.criteria:
+        attrs[f"crit_{crit.id}"] = RadioField(choices=level_choices, validators=[Optional()], validate_choice=True)
+        attrs[f"na_reason_{crit.id}"] = TextAreaField(_l("Why it does not apply"), validators=[Length(max=5000)])
+        attrs[f"evidence_{crit.id}"] = TextAreaField(_l("Evidence"), validators=[Length(max=5000)])
+        attrs[f"target_{crit.id}"] = SelectField(_l("Target level"), choices=[("", _l("Default (current + 1)"))] + [(str(level), str(level)) for level in LEVELS],
+                                                 validators=[Optional()])
+    return type(f"DimensionForm_{dimension.id}", (FlaskForm,), attrs)

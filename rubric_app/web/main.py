@@ -1,0 +1,45 @@
+"""Home page and the language switcher."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from .. import i18n
+from ..extensions import db
+from ..services import accounts
+from ..services.assessments import visible_assessments
+from . import registry
+from .auth import _safe_next
+from .forms import EmptyForm
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+def index():
+    if not current_user.is_authenticated:
+        return render_template("landing.html", rubrics=registry().rubrics())
+    return render_template("index.html", assessments=visible_assessments(db.session, current_user),
+                           registry=registry(), empty_form=EmptyForm())
+
+
+@bp.post("/language")
+def set_language():
+    """Remember the chosen interface language: on the account when signed in, else in the session."""
+    lang = request.form.get("lang")
+    if lang not in i18n.LANGUAGES:
+        abort(400)
+    session["lang"] = lang
+    if current_user.is_authenticated:
+        accounts.set_locale(db.session, current_user, lang)
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.get("/rules")
+def rules():
+    return render_template("rules.html")
+
+
+@bp.get("/healthz")
+def health():
+    return {"status": "ok"}

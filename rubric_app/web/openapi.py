@@ -1,0 +1,112 @@
+"""The OpenAPI 3.1 description of /api/v1."""
+from __future__ import annotations
+
+
+
+def _error_responses(*codes: int) -> dict:
+    text = {400: "Bad input", 401: "Not authenticated", 403: "Wrong role", 404: "Not found (or another institution's)",
+            409: "Locked: the assessment was submitted", 422: "Invalid answers; nothing was saved"}
+    return {str(c): {"description": text[c], "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}} for c in codes}
+
+
+def _json(ref: str) -> dict:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def openapi_document() -> dict:
+    text_or_map = {"oneOf": [{"type": "string"}, {"type": "object", "additionalProperties": {"type": "string"}}]}
+    lang_param = {"name": "lang", "in": "query", "required": False, "schema": {"type": "string", "enum": ["es", "en", "pt"]}}
+    id_param = {"name": "assessment_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "rubric API", "version": "1", "description": "rubric: IFP migrant-inclusion self-assessment. "
+                 "Authenticate with 'Authorization: Bearer <token>' (flask --app rubric_app users token) or a browser "
+                 "session; session callers send X-CSRFToken on POST and PUT."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
+                                "session": {"type": "apiKey", "in": "cookie", "name": "session"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "properties": {
+                    "status": {"type": "integer"}, "message": {"type": "string"},
+                    "details": {"type": "array", "items": {"type": "object", "properties": {
+                        "criterion": {"type": "string"}, "field": {"type": "string"}, "message": {"type": "string"}}}}}}}},
+                "InstrumentSummary": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "version": {"type": "string"}, "kind": {"type": "string"}, "hash": {"type": "string"},
+                    "languages": {"type": "array", "items": {"type": "string"}}, "title": text_or_map, "url": {"type": "string"}}},
+                "Instrument": {"allOf": [{"$ref": "#/components/schemas/InstrumentSummary"}, {"type": "object", "properties": {
+                    "levels": {"type": "array", "items": {"type": "object", "properties": {
+                        "level": {"type": "integer"}, "name": text_or_map, "summary": text_or_map}}},
+                    "dimensions": {"type": "array", "items": {"type": "object", "properties": {
+                        "id": {"type": "string"}, "weight": {"type": "number"}, "name": text_or_map,
+                        "criteria": {"type": "array", "items": {"type": "object", "properties": {
+                            "id": {"type": "string"}, "title": text_or_map,
+                            "descriptors": {"type": "object", "description": "level (1..5) -> descriptor", "additionalProperties": text_or_map},
+                            "actions": {"type": "object", "description": "level (2..5) -> actions to reach it",
+                                        "additionalProperties": {"type": "array", "items": text_or_map}}}}}}}}}}]},
+                "AnswerInput": {"type": "object", "required": ["criterion"], "properties": {
+                    "criterion": {"type": "string"}, "level": {"type": ["integer", "null"], "minimum": 1, "maximum": 5},
+                    "not_applicable": {"type": "boolean", "default": False},
+                    "na_reason": {"type": "string", "description": "required when not_applicable"},
+                    "target": {"type": ["integer", "null"], "minimum": 1, "maximum": 5, "description": "default: level + 1, at most 5"},
+                    "evidence": {"type": "string"}}},
+                "DimensionScore": {"type": "object", "properties": {
+                    "score": {"type": ["number", "null"]}, "level": {"type": ["integer", "null"]},
+                    "status": {"type": "string", "enum": ["scored", "insufficient", "incomplete"]},
+                    "answered": {"type": "integer"}, "not_applicable": {"type": "integer"}, "missing": {"type": "integer"}}},
+                "Scores": {"type": "object", "properties": {
+                    "dimensions": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/DimensionScore"}},
+                    "index": {"type": ["number", "null"], "description": "0..100; null unless all six dimensions have a score"}}},
+                "PlanItem": {"type": "object", "properties": {
+                    "criterion": {"type": "string"}, "dimension": {"type": "string"}, "current": {"type": "integer"},
+                    "target": {"type": "integer"}, "priority": {"type": "number"},
+                    "actions": {"type": "array", "items": {"type": "object", "properties": {
+                        "level": {"type": "integer"}, "actions": {"type": "array", "items": {"type": "string"}}}}},
+                    "responsible": {"type": "string"}, "due_date": {"type": ["string", "null"], "format": "date"},
+                    "status": {"type": "string"}, "note": {"type": "string"}}},
+                "Assessment": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "status": {"type": "string", "enum": ["draft", "submitted"]},
+                    "language": {"type": "string"}, "round": {"type": "integer"},
+                    "instrument": {"type": "object", "properties": {"id": {"type": "string"}, "version": {"type": "string"}, "hash": {"type": "string"}}},
+                    "institution": {"type": "object"},
+                    "answers": {"type": "array", "items": {"$ref": "#/components/schemas/AnswerInput"}},
+                    "scores": {"type": "object", "properties": {"self": {"$ref": "#/components/schemas/Scores"}}},
+                    "plan": {"type": "array", "items": {"$ref": "#/components/schemas/PlanItem"}}}},
+            },
+        },
+        "paths": {
+            "/instruments": {"get": {"summary": "List the loaded instruments", "responses": {
+                "200": {"description": "Instruments", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "instruments": {"type": "array", "items": {"$ref": "#/components/schemas/InstrumentSummary"}}}}}}},
+                **_error_responses(401)}}},
+            "/instruments/{instrument_id}/{version}": {"get": {
+                "summary": "One instrument definition; texts in one language with ?lang, else all languages",
+                "parameters": [{"name": "instrument_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                               {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}, lang_param],
+                "responses": {"200": {"description": "The definition", **_json("Instrument")}, **_error_responses(401, 404, 422)}}},
+            "/assessments": {
+                "get": {"summary": "Assessments visible to the caller", "responses": {"200": {"description": "List"}, **_error_responses(401)}},
+                "post": {"summary": "Start a draft for the caller's institution",
+                         "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["instrument"], "properties": {
+                             "instrument": {"type": "string"}, "version": {"type": "string"},
+                             "language": {"type": "string", "enum": ["es", "en", "pt"]}, "from_previous": {"type": "boolean"}}}}}},
+                         "responses": {"201": {"description": "Created", **_json("Assessment")}, **_error_responses(400, 401, 403, 422)}}},
+            "/assessments/{assessment_id}": {"get": {"summary": "Answers, self-assessed scores and the improvement plan",
+                                                     "parameters": [id_param],
+                                                     "responses": {"200": {"description": "The assessment", **_json("Assessment")}, **_error_responses(401, 404)}}},
+            "/assessments/{assessment_id}/answers": {"put": {
+                "summary": "Upsert the listed answers (others keep theirs); all or nothing",
+                "parameters": [id_param],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+                    {"type": "array", "items": {"$ref": "#/components/schemas/AnswerInput"}},
+                    {"type": "object", "properties": {"answers": {"type": "array", "items": {"$ref": "#/components/schemas/AnswerInput"}}}}]}}}},
+                "responses": {"200": {"description": "Saved", **_json("Assessment")}, **_error_responses(400, 401, 403, 404, 409, 422)}}},
+            "/assessments/{assessment_id}/submit": {"post": {
+                "summary": "Lock the answers (every criterion must be answered)", "parameters": [id_param],
+                "responses": {"200": {"description": "Submitted", **_json("Assessment")}, **_error_responses(401, 403, 404, 409, 422)}}},
+            "/assessments/{assessment_id}/report.pdf": {"get": {
+                "summary": "The report and improvement plan as PDF", "parameters": [id_param, lang_param],
+                "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}}, **_error_responses(401, 404, 422)}}},
+        },
+    }
