@@ -40,14 +40,14 @@ def register_fonts() -> None:
         addMapping(FONT, 1, 1, "VeraBI")
 
 
-def _wrap(text: str, width: int = 18) -> list[str]:
+def _wrap(text: str, width: int = 20) -> list[str]:
     lines: list[str] = []
     for word in text.split():
         if lines and len(lines[-1]) + 1 + len(word) <= width:
             lines[-1] += " " + word
         else:
             lines.append(word)
-    return lines[:3]
+    return lines[:4]
 
 
 def radar_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], colors.Color]],
@@ -77,10 +77,13 @@ def radar_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[fl
     for i, label in enumerate(labels):
         x, y = point(i, high)
         drawing.add(Line(cx, cy, x, y, strokeColor=GRID_COLOUR, strokeWidth=0.6))
-        lx, ly = point(i, high + 0.55)
+        lx, ly = point(i, high + 0.6)
         anchor = "middle" if abs(lx - cx) < 8 else ("start" if lx > cx else "end")
         lines = _wrap(label)
-        top = ly + (len(lines) - 1) * 5 if ly >= cy else ly + (len(lines) - 1) * 9 - 6
+        if anchor == "middle":
+            top = ly + (len(lines) - 1) * 9.5 if ly > cy else ly - 6
+        else:
+            top = ly + (len(lines) - 1) * 9.5 / 2 - 3
         for k, line in enumerate(lines):
             drawing.add(String(lx, top - k * 9.5, line, fontName=FONT, fontSize=8, textAnchor=anchor, fillColor=colors.HexColor("#1d2733")))
     for name, values, colour in series:

@@ -4,10 +4,9 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, EmailField, PasswordField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 from ..domain.instruments import LEVELS, Dimension
-from ..models import INSTITUTION_TYPES, PLAN_STATUSES, SECTORS
 
 INSTITUTION_TYPE_LABELS = {
     "national_service": _l("National vocational training service"),
@@ -22,8 +21,11 @@ PLAN_STATUS_LABELS = {"todo": _l("Not started"), "in_progress": _l("In progress"
 LANGUAGE_LABELS = {"es": "Español", "en": "English", "pt": "Português"}
 
 
+EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter a valid e-mail address."))
+
+
 class LoginForm(FlaskForm):
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email()])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), EMAIL])
     password = PasswordField(_l("Password"), validators=[DataRequired()])
 
 
@@ -34,7 +36,7 @@ class RegisterForm(FlaskForm):
     institution_type = SelectField(_l("Type of institution"), choices=[(k, v) for k, v in INSTITUTION_TYPE_LABELS.items()])
     sector = SelectField(_l("Public or private"), choices=[(k, v) for k, v in SECTOR_LABELS.items()])
     name = StringField(_l("Your name"), validators=[Length(max=200)])
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), EMAIL, Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=200)])
     confirm = PasswordField(_l("Repeat the password"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))])
 

@@ -37,7 +37,9 @@ def set_language():
 
 @bp.get("/rules")
 def rules():
-    return render_template("rules.html")
+    from ..reporting.assessment_pdf import scoring_rules
+
+    return render_template("rules.html", rules=scoring_rules())
 
 
 @bp.get("/healthz")
