@@ -193,6 +193,27 @@ translate_cli = AppGroup("translate", help="Interface translations (pybabel wrap
 TRANSLATIONS = Path(__file__).parent / "translations"
 
 
+def _extract(pot: Path) -> None:
+    _pybabel("extract", "-F", "babel.cfg", "-k", "_l", "-k", "N_", "--no-location", "--sort-output", "-o", str(pot), ".")
+
+
+def fill_source_language(lang: str = "en") -> int:
+    """The interface is written in English: its catalog's empty entries take the message itself."""
+    from babel.messages.pofile import read_po, write_po
+
+    path = TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po"
+    with open(path, "rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    filled = 0
+    for message in catalog:
+        if message.id and not message.string:
+            message.string = message.id
+            filled += 1
+    with open(path, "wb") as fh:
+        write_po(fh, catalog, omit_header=False, sort_output=True, width=100)
+    return filled
+
+
 def _pybabel(*args: str) -> None:
     result = subprocess.run([sys.executable, "-m", "babel.messages.frontend", *args], cwd=PROJECT_ROOT)
     if result.returncode:
@@ -203,9 +224,10 @@ def _pybabel(*args: str) -> None:
 def translate_update() -> None:
     """Extract the interface strings and merge them into every catalog."""
     pot = PROJECT_ROOT / "messages.pot"
-    _pybabel("extract", "-F", "babel.cfg", "-k", "_l", "--no-location", "--sort-output", "-o", str(pot), ".")
-    _pybabel("update", "-i", str(pot), "-d", str(TRANSLATIONS), "--no-fuzzy-matching", "--ignore-obsolete")
+    _extract(pot)
+    _pybabel("update", "-i", str(pot), "-d", str(TRANSLATIONS), "--no-fuzzy-matching", "--ignore-obsolete", "-w", "100")
     pot.unlink()
+    click.echo(f"en: {fill_source_language('en')} messages filled from the source text")
 
 
 @translate_cli.command("init")
@@ -213,8 +235,8 @@ def translate_update() -> None:
 def translate_init(lang: str) -> None:
     """Start a catalog for a new language."""
     pot = PROJECT_ROOT / "messages.pot"
-    _pybabel("extract", "-F", "babel.cfg", "-k", "_l", "--no-location", "--sort-output", "-o", str(pot), ".")
-    _pybabel("init", "-i", str(pot), "-d", str(TRANSLATIONS), "-l", lang)
+    _extract(pot)
+    _pybabel("init", "-i", str(pot), "-d", str(TRANSLATIONS), "-l", lang, "-w", "100")
     pot.unlink()
 
 

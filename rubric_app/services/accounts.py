@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..models import INSTITUTION_TYPES, ROLES, SECTORS, ApiToken, Institution, User, utcnow
-from . import Conflict, Invalid, NotFound
+from . import N_, Conflict, Invalid, NotFound
 
 MIN_PASSWORD_LENGTH = 8
 TOKEN_PREFIX = "rbk_"
@@ -31,13 +31,13 @@ def create_institution(session: Session, *, name: str, country: str, city: str =
     """Add an institution; refuses a duplicate name in the same country."""
     name = (name or "").strip()
     if not name:
-        raise Invalid("The institution name is required.", [{"field": "name"}])
+        raise Invalid(N_("The institution name is required."), [{"field": "name"}])
     if type not in INSTITUTION_TYPES:
         raise Invalid(f"Unknown institution type {type!r}.", [{"field": "type"}])
     if sector not in SECTORS:
         raise Invalid(f"Unknown sector {sector!r}.", [{"field": "sector"}])
     if find_institution(session, name, country):
-        raise Conflict("An institution with this name is already registered in this country.", [{"field": "name"}])
+        raise Conflict(N_("An institution with this name is already registered in this country."), [{"field": "name"}])
     inst = Institution(name=name, country=country.upper(), city=(city or "").strip(), type=type, sector=sector, synthetic=synthetic)
     session.add(inst)
     session.flush()
@@ -49,7 +49,7 @@ def create_user(session: Session, *, email: str, password: str, role: str, name:
     """Add a user with a hashed password. Members must belong to an institution."""
     email = normalise_email(email)
     if "@" not in email or len(email) > 254:
-        raise Invalid("A valid e-mail address is required.", [{"field": "email"}])
+        raise Invalid(N_("A valid e-mail address is required."), [{"field": "email"}])
     if role not in ROLES:
         raise Invalid(f"Unknown role {role!r}; expected one of {', '.join(ROLES)}.", [{"field": "role"}])
     if len(password or "") < MIN_PASSWORD_LENGTH:
@@ -57,7 +57,7 @@ def create_user(session: Session, *, email: str, password: str, role: str, name:
     if role == "member" and institution is None:
         raise Invalid("An institution member needs an institution.", [{"field": "institution"}])
     if session.scalar(select(User).where(User.email == email)):
-        raise Conflict("An account with this e-mail address already exists.", [{"field": "email"}])
+        raise Conflict(N_("An account with this e-mail address already exists."), [{"field": "email"}])
     user = User(email=email, password_hash=generate_password_hash(password), role=role, name=(name or "").strip(),
                 institution=institution if role == "member" else None, locale=locale)
     session.add(user)
@@ -118,7 +118,7 @@ def revoke_token(session: Session, user: User, token_id: int) -> None:
     """Revoke one of the user's own tokens; another user's token id is not found."""
     row = session.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user.id))
     if row is None:
-        raise NotFound("Token not found.")
+        raise NotFound(N_("Token not found."))
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.commit()

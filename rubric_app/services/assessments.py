@@ -11,7 +11,7 @@ from ..domain.instruments import REQUIRED_LANGUAGES, Registry, Rubric
 from ..domain.planning import PlanItem, improvement_plan
 from ..domain.scoring import AnswerError, CriterionAnswer, RubricScores, missing_criteria, score_rubric, validate_answer
 from ..models import DRAFT, PLAN_STATUSES, SUBMITTED, Answer, Assessment, AuditEntry, PlanEdit, User, utcnow
-from . import Conflict, Forbidden, Invalid, NotFound
+from . import N_, Conflict, Forbidden, Invalid, NotFound
 
 #: roles that may read any submitted assessment
 READER_ROLES = ("reviewer", "admin")
@@ -45,9 +45,9 @@ def get_assessment(session: Session, user: User, assessment_id: int, *, edit: bo
     own = assessment is not None and user.role == "member" and assessment.institution_id == user.institution_id
     reader = assessment is not None and user.role in READER_ROLES and assessment.status == SUBMITTED
     if not (own or (reader and not edit)):
-        raise NotFound("Assessment not found.")
+        raise NotFound(N_("Assessment not found."))
     if edit and assessment.status != DRAFT:
-        raise Conflict("This assessment has been submitted; its answers are locked.")
+        raise Conflict(N_("This assessment has been submitted; its answers are locked."))
     return assessment
 
 
@@ -59,7 +59,7 @@ def start_assessment(session: Session, registry: Registry, user: User, *, instru
     instrument are copied in (levels, reasons, evidence; targets recomputed by default).
     """
     if user.role != "member" or user.institution_id is None:
-        raise Forbidden("Only institution members can start a self-assessment.")
+        raise Forbidden(N_("Only institution members can start a self-assessment."))
     rubric = registry.get(instrument_id, version) if version else registry.latest(instrument_id)
     if rubric is None:
         raise Invalid(f"Unknown instrument {instrument_id!r} version {version!r}.", [{"field": "instrument"}])
@@ -146,7 +146,7 @@ def save_answers(session: Session, registry: Registry, user: User, assessment: A
     :class:`Invalid` with one detail per problem.  Level changes go to the audit log.
     """
     if assessment.status != DRAFT:
-        raise Conflict("This assessment has been submitted; its answers are locked.")
+        raise Conflict(N_("This assessment has been submitted; its answers are locked."))
     rubric = rubric_for(registry, assessment)
     valid: dict[str, CriterionAnswer] = {}
     problems = []
@@ -156,7 +156,7 @@ def save_answers(session: Session, registry: Registry, user: User, assessment: A
         except AnswerError as exc:
             problems.append({"criterion": exc.criterion_id, "field": exc.field, "message": str(exc)})
     if problems:
-        raise Invalid("Some answers are not valid; nothing was saved.", problems)
+        raise Invalid(N_("Some answers are not valid; nothing was saved."), problems)
     rows = {row.criterion_id: row for row in assessment.answers}
     for cid, new in valid.items():
         row = rows.get(cid)
@@ -188,7 +188,7 @@ def _audit_level(session: Session, user: User, assessment: Assessment, cid: str,
 def submit(session: Session, registry: Registry, user: User, assessment: Assessment) -> Assessment:
     """Lock the answers; refused while any criterion is unanswered."""
     if assessment.status != DRAFT:
-        raise Conflict("This assessment has already been submitted.")
+        raise Conflict(N_("This assessment has already been submitted."))
     rubric = rubric_for(registry, assessment)
     missing = missing_criteria(rubric, answer_map(assessment))
     if missing:
@@ -216,7 +216,7 @@ def update_plan_item(session: Session, registry: Registry, assessment: Assessmen
                      responsible: str = "", due_date: date | None = None, status: str = "todo", note: str = "") -> PlanEdit:
     """Record who does what by when on one plan item (the item must be in the plan)."""
     if criterion_id not in {item.criterion_id for item in plan(registry, assessment)}:
-        raise NotFound("This criterion has no item in the improvement plan.")
+        raise NotFound(N_("This criterion has no item in the improvement plan."))
     if status not in PLAN_STATUSES:
         raise Invalid(f"Unknown status {status!r}.", [{"field": "status"}])
     if len(responsible) > 200 or len(note) > 5000:

@@ -70,8 +70,10 @@ def register_blueprints(app: Flask) -> None:
 
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
+        from flask_babel import gettext
+
         db.session.rollback()
-        return _error(exc.status, exc.message, exc.details)
+        return _error(exc.status, exc.message if _wants_json() else gettext(exc.message), exc.details)
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
