@@ -65,7 +65,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     i18n.compile_catalogs()
     db.init_app(app)
-    db.create_all()
+    with app.app_context():
+        db.create_all()
     babel.init_app(app, locale_selector=i18n.select_locale)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -1,7 +1,7 @@
 """Extensions, each wired to the app with ``init_app``."""
 from __future__ import annotations
 
-from flask import Flask, g
+from flask import Flask, current_app, g
 from flask_babel import Babel
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
@@ -15,32 +15,32 @@ login_manager = LoginManager()
 
 
 class Database:
-    """One engine per app and one session per request (closed at teardown)."""
-
-    def __init__(self) -> None:
-        self.engine: Engine | None = None
-        self._factory: sessionmaker | None = None
+    """One engine per app (kept in ``app.extensions``) and one session per request."""
 
     def init_app(self, app: Flask) -> None:
         url = app.config["DATABASE_URL"]
-        kwargs: dict = {"future": True}
+        kwargs: dict = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
-        self.engine = create_engine(url, **kwargs)
+        engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._factory = sessionmaker(self.engine, expire_on_commit=False)
-        app.extensions["rubric_db"] = self
+            event.listen(engine, "connect", _sqlite_pragmas)
+        app.extensions["rubric_db"] = (engine, sessionmaker(engine, expire_on_commit=False))
         app.teardown_appcontext(self._close)
 
+    @property
+    def engine(self) -> Engine:
+        return current_app.extensions["rubric_db"][0]
+
     def new_session(self) -> Session:
-        return self._factory()
+        """A session of its own (for commands and scripts); the caller closes it."""
+        return current_app.extensions["rubric_db"][1]()
 
     @property
     def session(self) -> Session:
-        """The request's session (created on first use)."""
+        """The request's session (created on first use, closed at teardown)."""
         if "db_session" not in g:
             g.db_session = self.new_session()
         return g.db_session

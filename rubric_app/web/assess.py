@@ -14,7 +14,7 @@ from ..services import Invalid
 from ..services import assessments as svc
 from ..services.reports import assessment_report
 from . import registry, role_required
-from .forms import EmptyForm, PlanItemForm, StartForm, dimension_form_class
+from .forms import EmptyForm, PlanItemForm, StartForm, dimension_form_class, options
 
 bp = Blueprint("assess", __name__, url_prefix="/assessments")
 
@@ -24,7 +24,7 @@ bp = Blueprint("assess", __name__, url_prefix="/assessments")
 def start():
     form = StartForm()
     rubrics = registry().rubrics()
-    form.instrument.choices = [(f"{r.id}@{r.version}", f"{r.title(form.language.data or 'es')} — v{r.version}") for r in rubrics]
+    form.instrument.choices = options((f"{r.id}@{r.version}", f"{r.title(form.language.data or 'es')} — v{r.version}") for r in rubrics)
     if request.method == "GET":
         form.language.data = current_user.locale or "es"
     if form.validate_on_submit():

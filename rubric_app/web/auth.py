@@ -8,7 +8,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from .. import i18n
 from ..extensions import db
 from ..services import ServiceError, accounts
-from .forms import EmptyForm, LoginForm, RegisterForm, TokenForm
+from .forms import EmptyForm, LoginForm, RegisterForm, TokenForm, options
 
 bp = Blueprint("auth", __name__)
 
@@ -25,7 +25,7 @@ def register():
         return redirect(url_for("main.index"))
     form = RegisterForm()
     lang = i18n.current_language()
-    form.country.choices = [("", _("Choose a country"))] + i18n.countries(lang)
+    form.country.choices = options([("", _("Choose a country"))] + i18n.countries(lang))
     if form.validate_on_submit():
         try:
             user = accounts.register_institution(

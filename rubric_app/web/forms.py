@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms.fields.choices import SelectChoice
 from wtforms import DateField, EmailField, PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
@@ -21,6 +22,12 @@ PLAN_STATUS_LABELS = {"todo": _l("Not started"), "in_progress": _l("In progress"
 LANGUAGE_LABELS = {"es": "Español", "en": "English", "pt": "Português"}
 
 
+def options(pairs) -> list[SelectChoice]:
+    """Choices for a select or radio field from (value, label) pairs or a mapping."""
+    items = pairs.items() if isinstance(pairs, dict) else pairs
+    return [SelectChoice(value, label) for value, label in items]
+
+
 EMAIL = Regexp(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", message=_l("Enter a valid e-mail address."))
 
 
@@ -33,8 +40,8 @@ class RegisterForm(FlaskForm):
     institution_name = StringField(_l("Institution name"), validators=[DataRequired(), Length(max=200)])
     country = SelectField(_l("Country"), validators=[DataRequired()])
     city = StringField(_l("City"), validators=[Length(max=120)])
-    institution_type = SelectField(_l("Type of institution"), choices=[(k, v) for k, v in INSTITUTION_TYPE_LABELS.items()])
-    sector = SelectField(_l("Public or private"), choices=[(k, v) for k, v in SECTOR_LABELS.items()])
+    institution_type = SelectField(_l("Type of institution"), choices=options(INSTITUTION_TYPE_LABELS))
+    sector = SelectField(_l("Public or private"), choices=options(SECTOR_LABELS))
     name = StringField(_l("Your name"), validators=[Length(max=200)])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), EMAIL, Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=200)])
@@ -42,9 +49,9 @@ class RegisterForm(FlaskForm):
 
 
 class StartForm(FlaskForm):
-    language = SelectField(_l("Language of the assessment"), choices=[(k, v) for k, v in LANGUAGE_LABELS.items()])
+    language = SelectField(_l("Language of the assessment"), choices=options(LANGUAGE_LABELS))
     instrument = SelectField(_l("Instrument"))
-    from_previous = SelectField(_l("Start from"), choices=[("0", _l("Blank answers")), ("1", _l("The answers of the previous round"))], default="0")
+    from_previous = SelectField(_l("Start from"), choices=options([("0", _l("Blank answers")), ("1", _l("The answers of the previous round"))]), default="0")
 
 
 class TokenForm(FlaskForm):
@@ -54,7 +61,7 @@ class TokenForm(FlaskForm):
 class PlanItemForm(FlaskForm):
     responsible = StringField(_l("Responsible"), validators=[Length(max=200)])
     due_date = DateField(_l("Due date"), validators=[Optional()])
-    status = SelectField(_l("Status"), choices=[(k, v) for k, v in PLAN_STATUS_LABELS.items()])
+    status = SelectField(_l("Status"), choices=options(PLAN_STATUS_LABELS))
     note = TextAreaField(_l("Note"), validators=[Length(max=5000)])
 
 
@@ -69,11 +76,11 @@ def dimension_form_class(dimension: Dimension) -> type[FlaskForm]:
     ``target_<id>`` the rest.  Rules (reason required, target range) are checked by the domain.
     """
     attrs = {}
-    level_choices = [(str(level), str(level)) for level in LEVELS] + [("na", _l("Not applicable"))]
+    level_choices = options([(str(level), str(level)) for level in LEVELS] + [("na", _l("Not applicable"))])
     for crit in dimension.criteria:
         attrs[f"crit_{crit.id}"] = RadioField(choices=level_choices, validators=[Optional()], validate_choice=True)
         attrs[f"na_reason_{crit.id}"] = TextAreaField(_l("Why it does not apply"), validators=[Length(max=5000)])
         attrs[f"evidence_{crit.id}"] = TextAreaField(_l("Evidence"), validators=[Length(max=5000)])
-        attrs[f"target_{crit.id}"] = SelectField(_l("Target level"), choices=[("", _l("Default (current + 1)"))] + [(str(level), str(level)) for level in LEVELS],
+        attrs[f"target_{crit.id}"] = SelectField(_l("Target level"), choices=options([("", _l("Default (current + 1)"))] + [(str(level), str(level)) for level in LEVELS]),
                                                  validators=[Optional()])
     return type(f"DimensionForm_{dimension.id}", (FlaskForm,), attrs)
