@@ -32,7 +32,7 @@ def ensure_instance_config(instance_path: str) -> Path:
 
 def create_app(test_config: dict | None = None) -> Flask:
     """The application factory (defaults, then instance/config.py or ``test_config``)."""
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, instance_relative_config=True, instance_path=os.environ.get("RUBRIC_INSTANCE_PATH") or None)
     app.config.from_mapping(
         DATABASE_URL="sqlite:///" + os.path.join(app.instance_path, "rubric.db"),
         RUBRIC_DEFS=str(PROJECT_ROOT / "rubric_defs"),
