@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
@@ -214,7 +215,7 @@ def _rubric_semantic_problems(data: dict, file: str) -> list[Problem]:
             problems.append(Problem(file, f"{dpath}/id", f"duplicate dimension id '{dim['id']}'"))
         seen_dims.add(dim["id"])
         weight = dim.get("weight", 1)
-        if not (isinstance(weight, (int, float)) and weight > 0):
+        if isinstance(weight, bool) or not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0):
             problems.append(Problem(file, f"{dpath}/weight", f"weight must be a positive number, found {weight!r}"))
         text(dim.get("name"), f"{dpath}/name")
         if "description" in dim:
@@ -321,7 +322,7 @@ def definition_files(root: str | Path) -> list[Path]:
     root = Path(root)
     if root.is_file():
         return [root]
-    return sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml") and "schema" not in p.parts)
+    return sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml") and "schema" not in p.relative_to(root).parts)
 
 
 def validate_path(root: str | Path) -> list[Problem]:

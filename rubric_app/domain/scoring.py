@@ -66,7 +66,7 @@ def validate_answer(rubric: Rubric, answer: CriterionAnswer) -> CriterionAnswer:
         if answer.target is not None and answer.target not in LEVELS:
             raise AnswerError(cid, "target", f"target must be between {LEVELS[0]} and {LEVELS[-1]}")
         return CriterionAnswer(cid, None, False, "", answer.target, answer.evidence)
-    if answer.level not in LEVELS:
+    if isinstance(answer.level, bool) or answer.level not in LEVELS:
         raise AnswerError(cid, "level", f"level must be between {LEVELS[0]} and {LEVELS[-1]}")
     target = answer.target if answer.target is not None else default_target(answer.level)
     if target not in LEVELS:

@@ -1,8 +1,8 @@
 """Charts drawn once with reportlab.graphics: embedded in PDFs, and rendered as SVG for pages."""
 from __future__ import annotations
 
+import itertools
 import math
-import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -13,6 +13,7 @@ from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Polygon, 
 from reportlab.lib import colors
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
+from markupsafe import escape
 
 from ..domain.instruments import LEVELS, Rubric
 from ..domain.scoring import CriterionAnswer, score_rubric, target_profile
@@ -58,8 +59,9 @@ def radar_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[fl
     """
     register_fonts()
     legend_height = 22 if legend else 0
-    drawing = Drawing(size, size + legend_height)
-    cx, cy = size / 2, size / 2 + legend_height
+    width = size * 1.3
+    drawing = Drawing(width, size + legend_height)
+    cx, cy = width / 2, size / 2 + legend_height
     radius = size / 2 - 62
     low, high = scale[0], scale[-1]
     n = len(labels)
@@ -117,16 +119,21 @@ def _as_float(value: Decimal | None) -> float | None:
     return float(value) if value is not None else None
 
 
+_svg_counter = itertools.count(1)
+
+
 def to_svg(drawing: Drawing, title: str = "") -> str:
-    """The drawing as an inline <svg> element (no XML prolog), with a title for screen readers."""
+    """The drawing as an inline <svg> element: no XML prolog, a title for screen readers, ids unique
+    per page, and a sans-serif fallback where the browser lacks the PDF's font."""
     svg = renderSVG.drawToString(drawing)
     svg = svg[svg.index("<svg"):]
-    svg = re.sub(r"<svg ", '<svg role="img" class="chart" ', svg, count=1)
-    if title:
-        from markupsafe import escape
-
-        svg = re.sub(r"(<svg[^>]*>)", lambda m: m.group(1) + f"<title>{escape(title)}</title>", svg, count=1)
-    return svg
+    svg = svg.replace("<svg ", '<svg role="img" class="chart" ', 1)
+    svg = svg.replace("<title>...</title>", f"<title>{escape(title)}</title>" if title else "", 1)
+    svg = svg.replace("<desc>...</desc>", "", 1)
+    suffix = next(_svg_counter)
+    svg = svg.replace('id="clip"', f'id="clip{suffix}"').replace("url(#clip)", f"url(#clip{suffix})")
+    svg = svg.replace('id="group"', f'id="group{suffix}"')
+    return svg.replace("font-family: Vera", "font-family: Vera, 'DejaVu Sans', Arial, sans-serif")
 
 
 def radar_svg(rubric: Rubric, answers: Mapping[str, CriterionAnswer], lang: str) -> str:

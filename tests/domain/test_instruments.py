@@ -394,8 +394,6 @@ def test_registry_two_instruments(tmp_path):
     assert registry.latest("ifp-migrant-inclusion").hash == load_definition(REAL_RUBRIC_PATH).hash
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: definition_files() drops every file when any folder ABOVE "
-                   "the root is named 'schema' (checks p.parts, not p.relative_to(root).parts)")
 def test_definition_files_under_a_parent_folder_named_schema(tmp_path):
     root = tmp_path / "schema" / "defs"
     root.mkdir(parents=True)
@@ -403,8 +401,6 @@ def test_definition_files_under_a_parent_folder_named_schema(tmp_path):
     assert definition_files(root) == [root / "mini.yaml"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a weight of .inf passes validation (schema 'number' and "
-                   "weight > 0 accept infinity); scoring then raises decimal.InvalidOperation")
 def test_infinite_weight_is_refused(mini_variant):
     def edit(data):
         data["dimensions"][0]["weight"] = float("inf")

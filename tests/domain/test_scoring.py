@@ -375,3 +375,11 @@ def test_target_profile_from_validated_answers(mini):
     # default targets: a1 3, a2 5 (capped), a3 N/A excluded -> (3 + 5) / 2 = 4.00
     # b1 2, b2 5 -> 3.50
     assert target_profile(mini, spec) == {"alpha": D("4.00"), "beta": D("3.50")}
+
+
+def test_boolean_level_is_refused(real_rubric):
+    from rubric_app.domain.scoring import AnswerError, CriterionAnswer, validate_answer
+
+    with pytest.raises(AnswerError) as info:
+        validate_answer(real_rubric, CriterionAnswer(real_rubric.criteria[0].id, True))
+    assert info.value.field == "level"
