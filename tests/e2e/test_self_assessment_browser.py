@@ -54,8 +54,18 @@ def press_button(page, value: str) -> None:
         page.keyboard.press("Enter")
 
 
+def wait_focus(page, element_id: str) -> None:
+    """Wait until autofocus has put the caret in ``element_id``."""
+    for _ in range(100):
+        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
+            return
+        page.wait_for_timeout(30)
+    raise AssertionError(f"{element_id} never got the focus")
+
+
 def login(page, base: str) -> None:
     page.goto(f"{base}/login")
+    wait_focus(page, "email")
     page.keyboard.type(EMAIL)  # the e-mail field has autofocus
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
@@ -77,6 +87,7 @@ def test_register_assess_close_resume_submit_download(live_server, browser_facto
     browser = browser_factory()
     page = browser.new_page(locale="es-PE")
     page.goto(f"{base}/register")
+    wait_focus(page, "institution_name")
     page.keyboard.type(INSTITUTION)
     page.keyboard.press("Tab")
     page.keyboard.type("Per")  # type-ahead in the country list picks Perú
@@ -94,6 +105,7 @@ def test_register_assess_close_resume_submit_download(live_server, browser_facto
     page.keyboard.type(PASSWORD)
     with page.expect_navigation():
         page.keyboard.press("Enter")
+    assert page.url == f"{base}/"
     assert "CETPRO E2E &lt;Norte&gt;" in page.content()
 
     # 2. Start an assessment.
@@ -125,6 +137,7 @@ def test_register_assess_close_resume_submit_download(live_server, browser_facto
     browser = browser_factory()
     page = browser.new_page(locale="es-PE")
     login(page, base)
+    assert page.url == f"{base}/", page.url
     focus_by_tab(page, "el.tagName === 'A' && /\\/assessments\\/\\d+$/.test(el.getAttribute('href') || '')")
     with page.expect_navigation():
         page.keyboard.press("Enter")
