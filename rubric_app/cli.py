@@ -38,7 +38,8 @@ def validate_command(path: Path | None) -> None:
 
     for file in definition_files(root):
         inst = load_definition(file)
-        click.echo(f"ok  {file}  {inst.id} {inst.version}  {len(inst.criteria)} criteria  sha256:{inst.hash[:16]}")
+        size = f"{len(inst.criteria)} criteria" if hasattr(inst, "criteria") else f"{len(inst.items)} items"
+        click.echo(f"ok  {file}  {inst.id} {inst.version}  {size}  sha256:{inst.hash[:16]}")
 
 
 users_cli = AppGroup("users", help="Accounts and API tokens.")

@@ -286,9 +286,155 @@ def _build_rubric(data: dict, source: str) -> Rubric:
     )
 
 
+@dataclass(frozen=True)
+class ScalePoint:
+    value: int
+    name: Text
+    description: Text | None
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    category_id: str
+    text: Text
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    weight: Decimal
+    name: Text
+    description: Text | None
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Fact:
+    """An eligibility fact (yes/no) or a commitment of the letter."""
+
+    id: str
+    text: Text
+
+
+@dataclass(frozen=True)
+class ProviderInstrument:
+    """A frozen SDE provider assessment definition (instrument 2)."""
+
+    id: str
+    version: str
+    title: Text
+    description: Text | None
+    languages: tuple[str, ...]
+    scale: tuple[ScalePoint, ...]
+    categories: tuple[Category, ...]
+    eligibility: tuple[Fact, ...]
+    commitments: tuple[Fact, ...]
+    hash: str
+    source: str
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        return tuple(item for cat in self.categories for item in cat.items)
+
+    @property
+    def max_value(self) -> int:
+        return self.scale[-1].value
+
+    def category(self, category_id: str) -> Category:
+        for cat in self.categories:
+            if cat.id == category_id:
+                return cat
+        raise KeyError(category_id)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.id, self.version)
+
+
+#: the provider scale (DOMAIN.md): 0 none .. 4 regular, adapted to women migrants, evaluated
+PROVIDER_SCALE: tuple[int, ...] = (0, 1, 2, 3, 4)
+
+
+def _provider_semantic_problems(data: dict, file: str) -> list[Problem]:
+    problems: list[Problem] = []
+    langs = list(data.get("languages") or [])
+    for lang in REQUIRED_LANGUAGES:
+        if lang not in langs:
+            problems.append(Problem(file, "/languages", f"language '{lang}' is required"))
+    langs = sorted(set(langs) | set(REQUIRED_LANGUAGES))
+
+    def text(value: Any, path: str) -> None:
+        problems.extend(text_problems(value, path, file, langs))
+
+    text(data.get("title"), "/title")
+    if "description" in data:
+        text(data["description"], "/description")
+    values = [point.get("value") for point in data.get("scale", [])]
+    if values != list(PROVIDER_SCALE):
+        problems.append(Problem(file, "/scale", f"scale values must be exactly {list(PROVIDER_SCALE)} in order, found {values}"))
+    for i, point in enumerate(data.get("scale", [])):
+        text(point.get("name"), f"/scale/{i}/name")
+        if "description" in point:
+            text(point["description"], f"/scale/{i}/description")
+    seen: dict[str, str] = {}
+    for c, cat in enumerate(data.get("categories", [])):
+        cpath = f"/categories/{c}"
+        if cat["id"] in seen:
+            problems.append(Problem(file, f"{cpath}/id", f"duplicate id '{cat['id']}' (also at {seen[cat['id']]})"))
+        seen.setdefault(cat["id"], cpath)
+        weight = cat.get("weight", 1)
+        if isinstance(weight, bool) or not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight > 0):
+            problems.append(Problem(file, f"{cpath}/weight", f"weight must be a positive number, found {weight!r}"))
+        text(cat.get("name"), f"{cpath}/name")
+        if "description" in cat:
+            text(cat["description"], f"{cpath}/description")
+        for i, item in enumerate(cat.get("items", [])):
+            ipath = f"{cpath}/items/{i}"
+            if item["id"] in seen:
+                problems.append(Problem(file, f"{ipath}/id", f"duplicate id '{item['id']}' (also at {seen[item['id']]})"))
+            seen.setdefault(item["id"], ipath)
+            text(item.get("text"), f"{ipath}/text")
+    for section in ("eligibility", "commitments"):
+        ids: set[str] = set()
+        for i, fact in enumerate(data.get(section, [])):
+            if fact["id"] in ids:
+                problems.append(Problem(file, f"/{section}/{i}/id", f"duplicate id '{fact['id']}'"))
+            ids.add(fact["id"])
+            text(fact.get("text"), f"/{section}/{i}/text")
+    return problems
+
+
+def _build_providers(data: dict, source: str) -> ProviderInstrument:
+    categories = tuple(
+        Category(
+            id=cat["id"],
+            weight=Decimal(str(cat.get("weight", 1))),
+            name=_text(cat["name"]),
+            description=_text(cat.get("description")),
+            items=tuple(Item(item["id"], cat["id"], _text(item["text"])) for item in cat["items"]),
+        )
+        for cat in data["categories"]
+    )
+    return ProviderInstrument(
+        id=data["id"],
+        version=str(data["version"]),
+        title=_text(data["title"]),
+        description=_text(data.get("description")),
+        languages=tuple(data["languages"]),
+        scale=tuple(ScalePoint(p["value"], _text(p["name"]), _text(p.get("description"))) for p in data["scale"]),
+        categories=categories,
+        eligibility=tuple(Fact(f["id"], _text(f["text"])) for f in data["eligibility"]),
+        commitments=tuple(Fact(f["id"], _text(f["text"])) for f in data["commitments"]),
+        hash=content_hash(data),
+        source=source,
+    )
+
+
 #: kind -> (schema file, semantic check, builder); other instrument kinds register here.
 KINDS: dict[str, tuple[str, Any, Any]] = {
     "rubric": ("rubric.schema.json", _rubric_semantic_problems, _build_rubric),
+    "providers": ("providers.schema.json", _provider_semantic_problems, _build_providers),
 }
 
 
@@ -306,7 +452,7 @@ def check_data(data: Any, file: str) -> list[Problem]:
     return semantic(data, file)
 
 
-def load_definition(path: str | Path) -> Rubric:
+def load_definition(path: str | Path) -> Rubric | ProviderInstrument:
     """Load and validate one definition file; raises :class:`DefinitionError` on any problem."""
     path = Path(path)
     data, problems = read_definition_file(path)
@@ -348,7 +494,7 @@ def validate_path(root: str | Path) -> list[Problem]:
 class Registry:
     """The loaded instruments, by id and version. Immutable once built."""
 
-    def __init__(self, instruments: Iterable[Rubric]):
+    def __init__(self, instruments: Iterable[Rubric | ProviderInstrument]):
         self._by_key = {inst.key: inst for inst in instruments}
 
     def get(self, instrument_id: str, version: str) -> Rubric | None:
@@ -363,6 +509,9 @@ class Registry:
 
     def rubrics(self) -> list[Rubric]:
         return [i for i in self.all() if isinstance(i, Rubric)]
+
+    def provider_instruments(self) -> list[ProviderInstrument]:
+        return [i for i in self.all() if isinstance(i, ProviderInstrument)]
 
 
 def _version_key(version: str) -> tuple[int, ...]:

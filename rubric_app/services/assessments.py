@@ -61,7 +61,7 @@ def start_assessment(session: Session, registry: Registry, user: User, *, instru
     if user.role != "member" or user.institution_id is None:
         raise Forbidden(N_("Only institution members can start a self-assessment."))
     rubric = registry.get(instrument_id, version) if version else registry.latest(instrument_id)
-    if rubric is None:
+    if not isinstance(rubric, Rubric):
         raise Invalid(f"Unknown instrument {instrument_id!r} version {version!r}.", [{"field": "instrument"}])
     if language not in REQUIRED_LANGUAGES:
         raise Invalid(f"Unsupported language {language!r}.", [{"field": "language"}])

@@ -55,12 +55,18 @@ def test_start_refuses_an_unknown_instrument(app, member_client):
     assert count(app, Assessment) == 0
 
 
-@pytest.mark.parametrize("role", ["reviewer", "staff", "admin"])
-def test_start_is_for_members_only(app, client, factory, role):
-    login(client, factory.user(role))
-    assert client.get("/assessments/new").status_code == 403
-    assert client.post("/assessments/new", data={"instrument": f"{INSTRUMENT}@1.0", "language": "es"}).status_code == 403
-    assert count(app, Assessment) == 0
+def test_start_and_dimension_pages_are_for_members_only(app, factory):
+    aid = factory.assessment(factory.user("member"))
+    for role in ("reviewer", "staff", "admin"):
+        client = app.test_client()
+        login(client, factory.user(role))
+        assert client.get("/assessments/new").status_code == 403, role
+        assert client.post("/assessments/new", data={"instrument": f"{INSTRUMENT}@1.0", "language": "es"}).status_code == 403, role
+        assert client.get(f"/assessments/{aid}/d/policy").status_code == 403, role
+        assert client.post(f"/assessments/{aid}/d/policy", data={"crit_policy_target_population": "5"}).status_code == 403, role
+        assert client.post(f"/assessments/{aid}/submit").status_code == 403, role
+    assert count(app, Assessment) == 1
+    assert assessment_row(app, aid)["answers"] == {} and assessment_row(app, aid)["status"] == "draft"
 
 
 def test_start_sends_anonymous_visitors_to_sign_in(client):
@@ -166,21 +172,14 @@ def test_post_saves_and_next_goes_to_the_next_dimension(app, member_client, memb
     assert answers["policy_equal_treatment"]["evidence"] == "Reglamento 2024"
 
 
-@pytest.mark.parametrize("dim_id,go,expected", [
-    ("articulation", "next", "review"),
-    ("access", "prev", "d/policy"),
-    ("access", "review", "review"),
-    ("access", "save", "d/access"),
-])
-def test_post_navigation_buttons(app, member_client, member, factory, dims, dim_id, go, expected):
+def test_post_navigation_buttons(app, member_client, member, factory, dims):
     aid = factory.assessment(member)
-    response = member_client.post(f"/assessments/{aid}/d/{dim_id}", data=dimension_data(dims[dim_id], "2", go=go))
-    assert response.status_code == 302 and response.headers["Location"] == f"/assessments/{aid}/{expected}"
-    assert len(assessment_row(app, aid)["answers"]) == 3
-
-
-def test_save_draft_shows_a_confirmation(member_client, member, factory, dims):
-    aid = factory.assessment(member)
+    for dim_id, go, expected in (("articulation", "next", "review"), ("access", "prev", "d/policy"),
+                                 ("relevance", "review", "review"), ("people", "save", "d/people"), ("policy", "prev", "d/policy")):
+        response = member_client.post(f"/assessments/{aid}/d/{dim_id}", data=dimension_data(dims[dim_id], "2", go=go))
+        assert response.status_code == 302, (dim_id, go)
+        assert response.headers["Location"] == f"/assessments/{aid}/{expected}", (dim_id, go)
+    assert len(assessment_row(app, aid)["answers"]) == 15
     set_language(member_client, "en")
     response = member_client.post(f"/assessments/{aid}/d/people", data=dimension_data(dims["people"], "4"), follow_redirects=True)
     assert response.status_code == 200 and "Your answers were saved." in text(response)
@@ -211,20 +210,14 @@ def test_not_applicable_with_reason_is_saved(app, member_client, member, factory
     assert answer["not_applicable"] is True and answer["level"] is None and answer["na_reason"] == "Sin presupuesto propio"
 
 
-def test_target_below_level_is_refused(app, member_client, member, factory, dims):
+def test_target_below_level_or_level_outside_the_choices_is_refused(app, member_client, member, factory, dims):
     aid = factory.assessment(member)
-    data = dimension_data(dims["access"], "4", target_access_documents="2")
-    response = member_client.post(f"/assessments/{aid}/d/access", data=data)
-    assert response.status_code == 422
-    assert 'has-error" id="c-access_documents"' in response.get_data(as_text=True)
-    assert assessment_row(app, aid)["answers"] == {}
-
-
-def test_level_outside_the_choices_is_refused(app, member_client, member, factory, dims):
-    aid = factory.assessment(member)
-    response = member_client.post(f"/assessments/{aid}/d/access", data=dimension_data(dims["access"], "7"))
-    assert response.status_code == 422
-    assert 'has-error" id="c-access_documents"' in response.get_data(as_text=True)
+    for data in (dimension_data(dims["access"], "4", target_access_documents="2"),
+                 dimension_data(dims["access"], "7"),
+                 dimension_data(dims["access"], "3", target_access_documents="9")):
+        response = member_client.post(f"/assessments/{aid}/d/access", data=data)
+        assert response.status_code == 422
+        assert 'has-error" id="c-access_documents"' in response.get_data(as_text=True)
     assert assessment_row(app, aid)["answers"] == {}
 
 
@@ -263,26 +256,16 @@ def test_autosave_with_invalid_answers_returns_422_json(app, member_client, memb
     assert assessment_row(app, aid)["answers"] == {}
 
 
-def test_unknown_dimension_is_not_found(member_client, member, factory):
+def test_unknown_dimension_or_assessment_is_not_found(app, member_client, member, factory):
     aid = factory.assessment(member)
     assert member_client.get(f"/assessments/{aid}/d/gender").status_code == 404
     assert member_client.post(f"/assessments/{aid}/d/gender", data={"go": "save"}).status_code == 404
-
-
-def test_unknown_assessment_is_not_found(member_client):
     assert member_client.get("/assessments/999999/review").status_code == 404
     assert member_client.get("/assessments/999999").status_code == 404
+    assert assessment_row(app, aid)["answers"] == {}
 
 
-@pytest.mark.parametrize("role", ["reviewer", "staff", "admin"])
-def test_dimension_pages_are_for_members_only(client, factory, role):
-    aid = factory.assessment(factory.user("member"))
-    login(client, factory.user(role))
-    assert client.get(f"/assessments/{aid}/d/policy").status_code == 403
-    assert client.post(f"/assessments/{aid}/submit").status_code == 403
-
-
-@pytest.mark.parametrize("method,path", [
+ROUTES = [
     ("get", "/assessments/{id}"),
     ("get", "/assessments/{id}/d/policy"),
     ("post", "/assessments/{id}/d/policy"),
@@ -291,15 +274,18 @@ def test_dimension_pages_are_for_members_only(client, factory, role):
     ("get", "/assessments/{id}/report.pdf"),
     ("post", "/assessments/{id}/submit"),
     ("post", "/assessments/{id}/plan/policy_target_population"),
-])
-def test_another_institutions_assessment_is_not_found(app, member_client, factory, dims, method, path):
-    other = factory.user("member")
-    aid = factory.assessment(other, levels=3)
+]
+
+
+@pytest.mark.parametrize("submitted", [False, True], ids=["draft", "submitted"])
+def test_another_institutions_assessment_is_not_found_on_every_route(app, member_client, factory, dims, submitted):
+    aid = factory.assessment(factory.user("member"), levels=3, submit=submitted)
     before = assessment_row(app, aid)
     data = {**dimension_data(dims["policy"], "5"), "plan_policy_target_population-responsible": "Intruder",
             "plan_policy_target_population-status": "done"}
-    response = getattr(member_client, method)(path.format(id=aid), data=data if method == "post" else None)
-    assert response.status_code == 404
+    for method, path in ROUTES:
+        with getattr(member_client, method)(path.format(id=aid), data=data if method == "post" else None) as response:
+            assert response.status_code == 404, (method, path)
     assert assessment_row(app, aid) == before
 
 
@@ -443,16 +429,15 @@ def test_plan_item_for_a_criterion_not_in_the_plan_is_not_found(app, member_clie
     assert assessment_row(app, aid)["plan"] == {}
 
 
-@pytest.mark.parametrize("field,value", [("due_date", "31/03/2026"), ("due_date", "2026-02-30"), ("status", "finished"),
-                                         ("responsible", "x" * 201)])
-def test_plan_item_with_bad_input_is_not_saved(app, member_client, member, factory, field, value):
+def test_plan_item_with_bad_input_is_not_saved(app, member_client, member, factory):
     aid = factory.assessment(member, levels=3, submit=True)
     prefix = "plan_access_documents-"
-    data = {prefix + "responsible": "Ana", prefix + "due_date": "", prefix + "status": "todo", prefix + "note": ""}
-    data[prefix + field] = value
     set_language(member_client, "en")
-    response = member_client.post(f"/assessments/{aid}/plan/access_documents", data=data, follow_redirects=True)
-    assert "The plan item was not saved" in text(response)
+    for field, value in (("due_date", "31/03/2026"), ("due_date", "2026-02-30"), ("status", "finished"), ("responsible", "x" * 201)):
+        data = {prefix + "responsible": "Ana", prefix + "due_date": "", prefix + "status": "todo", prefix + "note": ""}
+        data[prefix + field] = value
+        response = member_client.post(f"/assessments/{aid}/plan/access_documents", data=data, follow_redirects=True)
+        assert "The plan item was not saved" in text(response), (field, value)
     assert assessment_row(app, aid)["plan"] == {}
 
 
@@ -475,18 +460,17 @@ def test_reviewer_sees_submitted_results_but_not_drafts_and_cannot_edit_the_plan
     assert assessment_row(app, submitted)["plan"] == {}
 
 
-def test_admin_reads_submitted_results(client, factory):
+def test_staff_cannot_view_assessments_but_admin_can(app, factory):
     aid = factory.assessment(factory.user("member"), levels=3, submit=True)
-    login(client, factory.user("admin"))
-    assert client.get(f"/assessments/{aid}/results").status_code == 200
-
-
-def test_staff_cannot_view_assessments(client, factory):
-    aid = factory.assessment(factory.user("member"), levels=3, submit=True)
-    login(client, factory.user("staff"))
+    staff = app.test_client()
+    login(staff, factory.user("staff"))
     for path in ("results", "review", "report.pdf"):
-        assert client.get(f"/assessments/{aid}/{path}").status_code == 404
-    assert f"/assessments/{aid}" not in client.get("/").get_data(as_text=True)
+        assert staff.get(f"/assessments/{aid}/{path}").status_code == 404, path
+    assert staff.get(f"/assessments/{aid}").status_code == 404
+    assert f"/assessments/{aid}" not in staff.get("/").get_data(as_text=True)
+    admin = app.test_client()
+    login(admin, factory.user("admin"))
+    assert admin.get(f"/assessments/{aid}/results").status_code == 200
 
 
 # ----------------------------------------------------------------------------- PDF
@@ -503,11 +487,8 @@ def test_report_pdf_download(member_client, member, factory):
         assert english.data.startswith(b"%PDF") and f"plan-{aid}-en.pdf" in english.headers["Content-Disposition"]
     with member_client.get(f"/assessments/{aid}/report.pdf?lang=xx") as fallback:
         assert fallback.status_code == 200 and f"plan-{aid}-es.pdf" in fallback.headers["Content-Disposition"]
-
-
-def test_report_pdf_of_a_draft_for_its_members(member_client, member, factory):
-    aid = factory.assessment(member, levels={"policy_target_population": 2})
-    with member_client.get(f"/assessments/{aid}/report.pdf") as response:
+    draft = factory.assessment(member, levels={"policy_target_population": 2})
+    with member_client.get(f"/assessments/{draft}/report.pdf") as response:
         assert response.status_code == 200 and response.data.startswith(b"%PDF")
 
 
