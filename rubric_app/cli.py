@@ -190,6 +190,53 @@ def seed_command(seed_value: int) -> None:
         click.echo(f"  {role:<9} {email}")
 
 
+@demo_cli.command("providers")
+@click.option("--count", default=209, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--seed", "seed_value", default=2026, show_default=True)
+def demo_providers_command(count: int, seed_value: int) -> None:
+    """Deterministic synthetic SDE providers in AR, CO, PE and DO (codes SYN-..., labelled synthetic)."""
+    from .extensions import db
+    from .services.providers import provider_instrument, seed_synthetic_providers
+
+    session = db.new_session()
+    try:
+        created, updated = seed_synthetic_providers(session, provider_instrument(current_app.extensions["instruments"]), count, seed_value)
+    finally:
+        session.close()
+    click.echo(f"Synthetic providers (fictitious): {created} created, {updated} refreshed (seed {seed_value}).")
+
+
+providers_cli = AppGroup("providers", help="SDE providers and selection rounds.")
+
+
+@providers_cli.command("letters")
+@click.argument("round_id", type=int)
+@click.option("--lang", default="es", type=click.Choice(["es", "en", "pt"]), show_default=True)
+def letters_command(round_id: int, lang: str) -> None:
+    """Write the round's report and every selected provider's commitment letter, zipped, under reports/."""
+    from .extensions import db
+    from .models import SelectionRound
+    from .services.documents import round_documents_zip, selected_rows
+
+    session = db.new_session()
+    try:
+        rnd = session.get(SelectionRound, round_id)
+        if rnd is None:
+            raise click.ClickException(f"No selection round {round_id}.")
+        total = len(selected_rows(rnd)) + 1
+        with click.progressbar(length=total, label=f"Round {round_id}: report and {total - 1} letters ({lang})", show_pos=True) as bar:
+            state = {"done": 0}
+
+            def progress(done: int, _total: int) -> None:
+                bar.update(done - state["done"])
+                state["done"] = done
+
+            path = round_documents_zip(current_app.extensions["instruments"], rnd, lang, current_app.config["REPORTS_DIR"], progress)
+    finally:
+        session.close()
+    click.echo(f"Written: {path}")
+
+
 translate_cli = AppGroup("translate", help="Interface translations (pybabel wrapped).")
 TRANSLATIONS = Path(__file__).parent / "translations"
 
@@ -251,5 +298,5 @@ def translate_compile() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for group in (users_cli, db_cli, demo_cli, translate_cli):
+    for group in (users_cli, db_cli, demo_cli, providers_cli, translate_cli):
         app.cli.add_command(group)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     Date,
     DateTime,
@@ -36,6 +37,8 @@ class Institution(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    #: the name case-folded with spaces collapsed: what "the same name" means
+    name_key: Mapped[str] = mapped_column(String(200))
     #: ISO 3166-1 alpha-2 code
     country: Mapped[str] = mapped_column(String(2), index=True)
     city: Mapped[str] = mapped_column(String(120), default="")
@@ -47,7 +50,7 @@ class Institution(Base):
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    __table_args__ = (UniqueConstraint("name", "country", name="uq_institution_name_country"),)
+    __table_args__ = (UniqueConstraint("name_key", "country", name="uq_institution_name_country"),)
 
 
 class User(Base):
@@ -174,8 +177,82 @@ class AuditEntry(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     assessment_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id", ondelete="CASCADE"), index=True)
     criterion_id: Mapped[str | None] = mapped_column(String(64))
-    #: what changed: "level", "target", "not_applicable", "status"
+    #: what else the entry is about, e.g. "round:3 provider:AR-001" (None for assessment entries)
+    subject: Mapped[str | None] = mapped_column(String(120), index=True)
+    #: what changed: "level", "validated_level", "status", "selection", ...
     field: Mapped[str] = mapped_column(String(32))
     old: Mapped[str | None] = mapped_column(String(64))
     new: Mapped[str | None] = mapped_column(String(64))
     comment: Mapped[str] = mapped_column(Text, default="")
+
+
+PROVIDER_TYPES = ("public_body", "private_firm", "ngo", "chamber", "university", "other")
+ROUND_OPEN, ROUND_FROZEN = "open", "frozen"
+
+
+class Provider(Base):
+    """A business-development-service (SDE) provider assessed by project staff."""
+
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: unique, stable code (the import key), e.g. "PE-014"
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2), index=True)
+    city: Mapped[str] = mapped_column(String(120), default="")
+    #: one of PROVIDER_TYPES
+    type: Mapped[str] = mapped_column(String(32))
+    contact_name: Mapped[str] = mapped_column(String(200), default="")
+    contact_email: Mapped[str] = mapped_column(String(254), default="")
+    contact_phone: Mapped[str] = mapped_column(String(60), default="")
+    #: eligibility fact id -> yes/no
+    facts: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: item id -> score 0..4 (None: not assessed)
+    item_scores: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: True for generated demo or benchmark data
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class SelectionRound(Base):
+    """A selection of IMESUN partners: settings, the inputs it ran on, and its results."""
+
+    __tablename__ = "selection_rounds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    instrument_id: Mapped[str] = mapped_column(String(64))
+    instrument_version: Mapped[str] = mapped_column(String(16))
+    instrument_hash: Mapped[str] = mapped_column(String(64))
+    #: weights, knock-outs, rule, quotas or threshold, draws, seed (JSON)
+    settings: Mapped[dict] = mapped_column(JSON)
+    #: snapshot of the providers the round last ran on (JSON list)
+    inputs: Mapped[list] = mapped_column(JSON, default=list)
+    #: results per provider of the last run (JSON list)
+    results: Mapped[list] = mapped_column(JSON, default=list)
+    #: "open" (re-runs on the current registry) or "frozen" (inputs and results kept)
+    status: Mapped[str] = mapped_column(String(16), default=ROUND_OPEN)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    overrides: Mapped[list["SelectionOverride"]] = relationship(cascade="all, delete-orphan", order_by="SelectionOverride.id")
+
+
+class SelectionOverride(Base):
+    """Staff's decision to select or not select a provider against the rule, with the reason."""
+
+    __tablename__ = "selection_overrides"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("selection_rounds.id", ondelete="CASCADE"), index=True)
+    provider_code: Mapped[str] = mapped_column(String(40))
+    selected: Mapped[bool] = mapped_column(Boolean)
+    rationale: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("round_id", "provider_code", name="uq_override_provider"),)

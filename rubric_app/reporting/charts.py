@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 
 import reportlab
 from reportlab.graphics import renderSVG
-from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Polygon, String
+from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Polygon, Rect, String
 from reportlab.lib import colors
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
@@ -52,10 +52,11 @@ def _wrap(text: str, width: int = 20) -> list[str]:
 
 
 def radar_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], colors.Color]],
-                  *, size: float = 340, scale: Sequence[int] = LEVELS, legend: bool = True) -> Drawing:
+                  *, size: float = 340, scale: Sequence[float] = LEVELS, origin: float | None = None, legend: bool = True) -> Drawing:
     """A radar chart: one axis per label, rings at each value of ``scale``, one polygon per series.
 
-    Series values of None are drawn at the centre (no score yet).
+    ``origin`` is the value at the centre (default: one step below the first ring, 0 for levels
+    1..5).  Series values of None are drawn at the centre (no score yet).
     """
     register_fonts()
     legend_height = 22 if legend else 0
@@ -64,22 +65,23 @@ def radar_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[fl
     cx, cy = width / 2, size / 2 + legend_height
     radius = size / 2 - 62
     low, high = scale[0], scale[-1]
+    centre = origin if origin is not None else low - (scale[1] - scale[0] if len(scale) > 1 else 1)
     n = len(labels)
 
     def point(i: int, value: float) -> tuple[float, float]:
         angle = math.pi / 2 - 2 * math.pi * i / n
-        r = radius * (max(value, low - 1) - (low - 1)) / (high - (low - 1))
+        r = radius * (max(value, centre) - centre) / (high - centre)
         return cx + r * math.cos(angle), cy + r * math.sin(angle)
 
     for ring in scale:
         pts = [coord for i in range(n) for coord in point(i, ring)]
         drawing.add(Polygon(pts, strokeColor=GRID_COLOUR, strokeWidth=0.6, fillColor=None))
         x, y = point(0, ring)
-        drawing.add(String(x + 3, y - 3, str(ring), fontName=FONT, fontSize=7, fillColor=colors.HexColor("#5c6b7a")))
+        drawing.add(String(x + 3, y - 3, f"{ring:g}", fontName=FONT, fontSize=7, fillColor=colors.HexColor("#5c6b7a")))
     for i, label in enumerate(labels):
         x, y = point(i, high)
         drawing.add(Line(cx, cy, x, y, strokeColor=GRID_COLOUR, strokeWidth=0.6))
-        lx, ly = point(i, high + 0.6)
+        lx, ly = point(i, high + (high - centre) * 0.12)
         anchor = "middle" if abs(lx - cx) < 8 else ("start" if lx > cx else "end")
         lines = _wrap(label)
         if anchor == "middle":
@@ -89,7 +91,7 @@ def radar_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[fl
         for k, line in enumerate(lines):
             drawing.add(String(lx, top - k * 9.5, line, fontName=FONT, fontSize=8, textAnchor=anchor, fillColor=colors.HexColor("#1d2733")))
     for name, values, colour in series:
-        pts = [coord for i, v in enumerate(values) for coord in point(i, float(v) if v is not None else low - 1)]
+        pts = [coord for i, v in enumerate(values) for coord in point(i, float(v) if v is not None else centre)]
         fill = colors.Color(colour.red, colour.green, colour.blue, alpha=0.18)
         drawing.add(Polygon(pts, strokeColor=colour, strokeWidth=1.8, fillColor=fill))
         for i, v in enumerate(values):
@@ -141,3 +143,49 @@ def radar_svg(rubric: Rubric, answers: Mapping[str, CriterionAnswer], lang: str)
 
     labels = (_("Current"), _("Target"))
     return to_svg(assessment_radar(rubric, answers, lang, labels), _("Radar chart of the dimension scores, current against target"))
+
+
+PROVIDER_SCALE_RINGS = (25, 50, 75, 100)
+
+
+def provider_profile_drawing(instrument, scores, medians, lang: str, labels: tuple[str, str], size: float = 340) -> Drawing:
+    """A provider's seven category scores (0..100) against its country's median."""
+    names = [cat.name(lang) for cat in instrument.categories]
+    mine = [_as_float(scores.get(cat.id)) for cat in instrument.categories]
+    median = [_as_float(medians.get(cat.id)) for cat in instrument.categories]
+    return radar_drawing(names, [(labels[1], median, TARGET_COLOUR), (labels[0], mine, CURRENT_COLOUR)],
+                         size=size, scale=PROVIDER_SCALE_RINGS, origin=0)
+
+
+def provider_profile_svg(instrument, scores, medians, lang: str, labels: tuple[str, str]) -> str:
+    return to_svg(provider_profile_drawing(instrument, scores, medians, lang, labels), f"{labels[0]} / {labels[1]}")
+
+
+def bar_drawing(rows: Sequence[tuple[str, float, bool]], *, width: float = 460, bar_height: float = 11, maximum: float = 100,
+                legend: tuple[str, str] | None = None) -> Drawing:
+    """Horizontal bars (label, value, highlighted); highlighted bars take the main colour."""
+    register_fonts()
+    label_width = 150
+    top_pad = 16 if legend else 4
+    height = top_pad + len(rows) * (bar_height + 4) + 16
+    drawing = Drawing(width, height)
+    plot = width - label_width - 40
+    for tick in range(0, int(maximum) + 1, 25):
+        x = label_width + plot * tick / maximum
+        drawing.add(Line(x, 12, x, height - top_pad, strokeColor=GRID_COLOUR, strokeWidth=0.4))
+        drawing.add(String(x, 3, str(tick), fontName=FONT, fontSize=6.5, textAnchor="middle", fillColor=colors.HexColor("#5c6b7a")))
+    for i, (label, value, highlight) in enumerate(rows):
+        y = height - top_pad - (i + 1) * (bar_height + 4)
+        text = label if len(label) <= 34 else label[:33] + "…"
+        drawing.add(String(label_width - 4, y + 2.5, text, fontName=FONT, fontSize=7, textAnchor="end", fillColor=colors.HexColor("#1d2733")))
+        colour = CURRENT_COLOUR if highlight else colors.HexColor("#aab7c4")
+        drawing.add(Rect(label_width, y, max(0.5, plot * value / maximum), bar_height, fillColor=colour, strokeColor=None))
+        drawing.add(String(label_width + plot * value / maximum + 3, y + 2.5, f"{value:.1f}", fontName=FONT, fontSize=6.5,
+                           fillColor=colors.HexColor("#1d2733")))
+    if legend:
+        drawing.add(Rect(label_width, height - 10, 9, 7, fillColor=CURRENT_COLOUR, strokeColor=None))
+        drawing.add(String(label_width + 12, height - 9, legend[0], fontName=FONT, fontSize=7))
+        offset = label_width + 24 + pdfmetrics.stringWidth(legend[0], FONT, 7)
+        drawing.add(Rect(offset, height - 10, 9, 7, fillColor=colors.HexColor("#aab7c4"), strokeColor=None))
+        drawing.add(String(offset + 12, height - 9, legend[1], fontName=FONT, fontSize=7))
+    return drawing

@@ -4,7 +4,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -19,11 +20,14 @@ def normalise_email(email: str) -> str:
     return (email or "").strip().lower()
 
 
+def name_key(name: str) -> str:
+    """What makes two institution names the same: case-folded, spaces collapsed."""
+    return " ".join((name or "").casefold().split())
+
+
 def find_institution(session: Session, name: str, country: str) -> Institution | None:
-    """The institution with this name (case-insensitive) in this country, if any."""
-    return session.scalar(
-        select(Institution).where(func.lower(Institution.name) == name.strip().lower(), Institution.country == country.upper())
-    )
+    """The institution with this name (ignoring case and spacing) in this country, if any."""
+    return session.scalar(select(Institution).where(Institution.name_key == name_key(name), Institution.country == (country or "").upper()))
 
 
 def create_institution(session: Session, *, name: str, country: str, city: str = "", type: str = "other",
@@ -38,7 +42,7 @@ def create_institution(session: Session, *, name: str, country: str, city: str =
         raise Invalid(f"Unknown sector {sector!r}.", [{"field": "sector"}])
     if find_institution(session, name, country):
         raise Conflict(N_("An institution with this name is already registered in this country."), [{"field": "name"}])
-    inst = Institution(name=name, country=country.upper(), city=(city or "").strip(), type=type, sector=sector, synthetic=synthetic)
+    inst = Institution(name=name, name_key=name_key(name), country=country.upper(), city=(city or "").strip(), type=type, sector=sector, synthetic=synthetic)
     session.add(inst)
     session.flush()
     return inst
@@ -72,6 +76,9 @@ def register_institution(session: Session, *, institution: dict, email: str, pas
         inst = create_institution(session, **institution)
         user = create_user(session, email=email, password=password, role="member", name=name, institution=inst, locale=locale)
         session.commit()
+    except IntegrityError as exc:  # a concurrent registration won the race
+        session.rollback()
+        raise Conflict(N_("An institution with this name is already registered in this country."), [{"field": "name"}]) from exc
     except Exception:
         session.rollback()
         raise

@@ -54,12 +54,13 @@ def _error(status: int, message: str, details: list | None = None):
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import api, assess, auth, main
+    from . import api, assess, auth, main, providers
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(assess.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(providers.bp)
 
     login_manager.login_view = "auth.login"
     login_manager.request_loader(api.load_user_from_token)
@@ -73,7 +74,7 @@ def register_blueprints(app: Flask) -> None:
         from flask_babel import gettext
 
         db.session.rollback()
-        return _error(exc.status, exc.message if _wants_json() else gettext(exc.message), exc.details)
+        return _error(exc.status, exc.message if request.path.startswith("/api/") else gettext(exc.message), exc.details)
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

@@ -6,11 +6,13 @@ from functools import wraps
 from flask import Blueprint, current_app, g, jsonify, request, send_file, url_for
 from flask_login import current_user
 
-from ..domain.instruments import Rubric, Text
+from ..domain.instruments import ProviderInstrument, Rubric, Text
 from ..domain.scoring import AnswerError, RubricScores
 from ..extensions import csrf, db
 from ..i18n import LANGUAGES
-from ..services import Invalid, accounts
+from ..services import Invalid, accounts, provider_io
+from ..services import providers as prov
+from ..services import selection as sel
 from ..services import assessments as svc
 from ..services.reports import assessment_report
 from . import registry
@@ -37,7 +39,8 @@ def authenticate():
         return None
     if not current_user.is_authenticated:
         return _error(401, "Authentication required: send 'Authorization: Bearer <token>' or sign in.")
-    if request.method in ("POST", "PUT", "PATCH", "DELETE") and not g.get("api_token_auth"):
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and not g.get("api_token_auth") \
+            and current_app.config.get("WTF_CSRF_ENABLED", True):
         csrf.protect()
     return None
 
@@ -69,13 +72,30 @@ def _t(text: Text | None, lang: str | None):
     return text(lang) if lang else text.as_dict()
 
 
-def instrument_summary(rubric: Rubric) -> dict:
-    return {"id": rubric.id, "version": rubric.version, "kind": "rubric", "hash": rubric.hash, "languages": list(rubric.languages),
+def instrument_summary(rubric: Rubric | ProviderInstrument) -> dict:
+    kind = "rubric" if isinstance(rubric, Rubric) else "providers"
+    return {"id": rubric.id, "version": rubric.version, "kind": kind, "hash": rubric.hash, "languages": list(rubric.languages),
             "title": rubric.title.as_dict(),
             "url": url_for("api.instrument", instrument_id=rubric.id, version=rubric.version, _external=False)}
 
 
+def provider_instrument_document(inst: ProviderInstrument, lang: str | None) -> dict:
+    return {
+        **instrument_summary(inst),
+        "title": _t(inst.title, lang),
+        "description": _t(inst.description, lang),
+        "language": lang,
+        "scale": [{"value": p.value, "name": _t(p.name, lang), "description": _t(p.description, lang)} for p in inst.scale],
+        "categories": [{"id": c.id, "weight": float(c.weight), "name": _t(c.name, lang), "description": _t(c.description, lang),
+                        "items": [{"id": i.id, "text": _t(i.text, lang)} for i in c.items]} for c in inst.categories],
+        "eligibility": [{"id": f.id, "text": _t(f.text, lang)} for f in inst.eligibility],
+        "commitments": [{"id": f.id, "text": _t(f.text, lang)} for f in inst.commitments],
+    }
+
+
 def instrument_document(rubric: Rubric, lang: str | None) -> dict:
+    if isinstance(rubric, ProviderInstrument):
+        return provider_instrument_document(rubric, lang)
     return {
         **instrument_summary(rubric),
         "title": _t(rubric.title, lang),
@@ -244,3 +264,95 @@ def report(assessment_id: int):
     lang = _lang_arg() or assessment.language
     path = assessment_report(registry(), assessment, lang, current_app.config["REPORTS_DIR"])
     return send_file(path, mimetype="application/pdf", download_name=f"plan-{assessment.id}-{lang}.pdf")
+
+
+# --------------------------------------------------------------------------- providers and selection (staff)
+
+
+def staff_only(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if current_user.role not in prov.STAFF_ROLES:
+            return _error(403, "Only project staff can do this.")
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+@bp.get("/providers/template.csv")
+@staff_only
+def providers_template():
+    data = provider_io.template_csv(prov.provider_instrument(registry()))
+    return current_app.response_class(data, mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=providers-template.csv"})
+
+
+@bp.post("/providers/import")
+@staff_only
+def providers_import():
+    dry_run = request.args.get("dry_run", "1")
+    if dry_run not in ("0", "1"):
+        raise Invalid("dry_run must be 0 or 1.", [{"field": "dry_run"}])
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        filename, data = upload.filename, upload.read()
+    elif request.content_type and request.content_type.split(";")[0].strip() in ("text/csv", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"):
+        filename = "upload.csv" if "csv" in request.content_type else "upload.xlsx"
+        data = request.get_data()
+    else:
+        raise Invalid("Send the file as multipart field 'file', or as the body with Content-Type text/csv or the XLSX type.")
+    plan, problems = provider_io.import_providers(db.session, filename, data, prov.provider_instrument(registry()), dry_run=dry_run == "1")
+    if problems:
+        return _error(422, "The file has problems; nothing was imported.",
+                      [{"row": p.row, "column": p.column, "value": p.value, "message": p.message} for p in problems])
+    return jsonify({
+        "dry_run": dry_run == "1",
+        "created": [r.code for r in plan.creates],
+        "updated": [{"code": r.code, "changes": {k: {"old": v[0], "new": v[1]} for k, v in changes.items()}} for r, changes in plan.updates],
+        "unchanged": plan.unchanged,
+    })
+
+
+def provider_json(p) -> dict:
+    return {"id": p.id, "code": p.code, "name": p.name, "country": p.country, "city": p.city, "type": p.type,
+            "contact": {"name": p.contact_name, "email": p.contact_email, "phone": p.contact_phone},
+            "facts": p.facts or {}, "item_scores": p.item_scores or {}, "synthetic": p.synthetic}
+
+
+@bp.get("/providers")
+@staff_only
+def providers_list():
+    rows, total = prov.list_providers(db.session, current_user, country=request.args.get("country") or None,
+                                      type=request.args.get("type") or None, search=request.args.get("q") or None)
+    return jsonify({"total": total, "providers": [provider_json(p) for p in rows]})
+
+
+def round_json(rnd) -> dict:
+    return {
+        "id": rnd.id, "name": rnd.name, "status": rnd.status,
+        "instrument": {"id": rnd.instrument_id, "version": rnd.instrument_version, "hash": rnd.instrument_hash},
+        "settings": rnd.settings,
+        "run_at": rnd.run_at.isoformat() if rnd.run_at else None,
+        "frozen_at": rnd.frozen_at.isoformat() if rnd.frozen_at else None,
+        "results": [{k: v for k, v in row.items() if k not in ("contact_name", "contact_email", "contact_phone")}
+                    for row in sel.final_results(rnd)],
+    }
+
+
+@bp.post("/selection-rounds")
+@staff_only
+def create_round():
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise Invalid("Send the round as a JSON object: {name, weights, knockouts, min_scores, rule, quotas, default_quota, threshold, draws, seed}.")
+    settings = {k: v for k, v in body.items() if k != "name"}
+    rnd = sel.create_round(db.session, registry(), current_user, body.get("name") or "", settings)
+    response = jsonify(round_json(rnd))
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_round", round_id=rnd.id)
+    return response
+
+
+@bp.get("/selection-rounds/<int:round_id>")
+@staff_only
+def get_round(round_id: int):
+    return jsonify(round_json(sel.get_round(db.session, current_user, round_id)))

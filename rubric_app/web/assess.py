@@ -33,7 +33,7 @@ def start():
                                           language=form.language.data, from_previous=form.from_previous.data == "1")
         return redirect(url_for(".resume", assessment_id=assessment.id))
     has_previous = bool(svc.visible_assessments(db.session, current_user))
-    return render_template("assess/start.html", form=form, has_previous=has_previous)
+    return render_template("assess/start.html", form=form, has_previous=has_previous), 422 if form.errors else 200
 
 
 @bp.get("/<int:assessment_id>")
@@ -47,6 +47,16 @@ def resume(assessment_id: int):
     if not missing:
         return redirect(url_for(".review", assessment_id=assessment.id))
     return redirect(url_for(".dimension", assessment_id=assessment.id, dimension_id=rubric.criterion(missing[0]).dimension_id))
+
+
+def answer_error_message(field: str | None) -> str:
+    """The interface's wording for a broken answer rule."""
+    return {
+        "na_reason": _("A reason is required when a criterion is not applicable."),
+        "target": _("The target must be a level from 1 to 5, not below the current level."),
+        "level": _("Choose a level from 1 to 5, or not applicable."),
+        "evidence": _("The text is too long."),
+    }.get(field or "", _("This answer is not valid."))
 
 
 def _answers_from_form(form, dimension, stored: dict[str, CriterionAnswer]) -> list[CriterionAnswer]:
@@ -90,6 +100,7 @@ def dimension(assessment_id: int, dimension_id: str):
     stored = svc.answer_map(assessment)
     form_class = dimension_form_class(dim)
     errors: dict[str, str] = {}
+    details: list[dict] = []
     status = 200
     if request.method == "POST":
         form = form_class()
@@ -98,9 +109,8 @@ def dimension(assessment_id: int, dimension_id: str):
             try:
                 svc.save_answers(db.session, registry(), current_user, assessment, _answers_from_form(form, dim, stored))
             except Invalid as exc:
-                if autosave:
-                    raise
-                errors = {d["criterion"]: d["message"] for d in exc.details}
+                details = [{"criterion": d["criterion"], "field": d.get("field"), "message": answer_error_message(d.get("field"))}
+                           for d in exc.details]
                 status = 422
             else:
                 done, total = progress(rubric, svc.answer_map(assessment))
@@ -119,10 +129,17 @@ def dimension(assessment_id: int, dimension_id: str):
                 flash(_("Your answers were saved."), "success")
                 return redirect(url_for(".dimension", assessment_id=assessment.id, dimension_id=dimension_id))
         else:
-            if autosave:
-                raise Invalid(_("Some answers are not valid; nothing was saved."))
-            errors = {name.split("_", 1)[-1]: " ".join(msgs) for name, msgs in form.errors.items()}
+            fields = {"crit_": "level", "na_reason_": "na_reason", "evidence_": "evidence", "target_": "target"}
+            for crit in dim.criteria:
+                for prefix, field in fields.items():
+                    for message in form[prefix + crit.id].errors:
+                        details.append({"criterion": crit.id, "field": field, "message": str(message)})
             status = 422
+        for detail in details:
+            errors[detail["criterion"]] = " ".join(filter(None, (errors.get(detail["criterion"]), detail["message"])))
+        if autosave and status == 422:
+            return jsonify({"error": {"status": 422, "message": _("Some answers are not valid; nothing was saved."),
+                                      "details": details}}), 422
     else:
         form = form_class(data=_form_data(dim, stored))
     done, total = progress(rubric, stored if status == 200 else svc.answer_map(assessment))

@@ -14,9 +14,16 @@ bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("main.index")
+    """A local path to go back to, or the home page (never another site)."""
+    from urllib.parse import urlsplit
+
+    if not target or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in target):
+        return url_for("main.index")
+    normalised = target.replace("\\", "/")
+    parts = urlsplit(normalised)
+    if parts.scheme or parts.netloc or not normalised.startswith("/") or normalised.startswith("//"):
+        return url_for("main.index")
+    return target
 
 
 @bp.route("/register", methods=["GET", "POST"])

@@ -65,6 +65,36 @@ def openapi_document() -> dict:
                         "level": {"type": "integer"}, "actions": {"type": "array", "items": {"type": "string"}}}}},
                     "responsible": {"type": "string"}, "due_date": {"type": ["string", "null"], "format": "date"},
                     "status": {"type": "string"}, "note": {"type": "string"}}},
+                "Provider": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "code": {"type": "string"}, "name": {"type": "string"}, "country": {"type": "string"},
+                    "city": {"type": "string"}, "type": {"type": "string"}, "contact": {"type": "object"},
+                    "facts": {"type": "object", "additionalProperties": {"type": "boolean"}},
+                    "item_scores": {"type": "object", "additionalProperties": {"type": ["integer", "null"], "minimum": 0, "maximum": 4}},
+                    "synthetic": {"type": "boolean"}}},
+                "RoundSettings": {"type": "object", "required": ["name"], "properties": {
+                    "name": {"type": "string"},
+                    "weights": {"type": "object", "description": "category id -> weight (default: the instrument's)", "additionalProperties": {"type": "number"}},
+                    "knockouts": {"type": "array", "items": {"type": "string"}, "description": "eligibility fact ids required"},
+                    "min_scores": {"type": "object", "description": "category id -> minimum category score 0..100", "additionalProperties": {"type": "number"}},
+                    "rule": {"type": "string", "enum": ["quota", "threshold"]},
+                    "quotas": {"type": "object", "description": "country code -> number selected", "additionalProperties": {"type": "integer"}},
+                    "default_quota": {"type": "integer"}, "threshold": {"type": ["number", "null"]},
+                    "draws": {"type": "integer", "minimum": 0}, "seed": {"type": "integer"}}},
+                "RoundResult": {"type": "object", "properties": {
+                    "code": {"type": "string"}, "country": {"type": "string"}, "name": {"type": "string"},
+                    "category_scores": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+                    "total": {"type": "string", "description": "weighted total, 2 decimals"},
+                    "eligible": {"type": "boolean"},
+                    "exclusions": {"type": "array", "items": {"type": "object", "properties": {
+                        "kind": {"type": "string", "enum": ["knockout", "min_score", "missing_scores"]}, "subject": {"type": "string"},
+                        "value": {"type": ["string", "null"]}, "required": {"type": ["string", "null"]}}}},
+                    "rank": {"type": ["integer", "null"]}, "selected_by_rule": {"type": "boolean"}, "selected": {"type": "boolean"},
+                    "frequency": {"type": ["string", "null"]}, "flag": {"type": ["string", "null"], "enum": ["robust", "borderline", None]},
+                    "override": {"type": ["object", "null"]}}},
+                "Round": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "name": {"type": "string"}, "status": {"type": "string", "enum": ["open", "frozen"]},
+                    "instrument": {"type": "object"}, "settings": {"type": "object"},
+                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/RoundResult"}}}},
                 "Assessment": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "status": {"type": "string", "enum": ["draft", "submitted"]},
                     "language": {"type": "string"}, "round": {"type": "integer"},
@@ -105,6 +135,37 @@ def openapi_document() -> dict:
             "/assessments/{assessment_id}/submit": {"post": {
                 "summary": "Lock the answers (every criterion must be answered)", "parameters": [id_param],
                 "responses": {"200": {"description": "Submitted", **_json("Assessment")}, **_error_responses(401, 403, 404, 409, 422)}}},
+            "/providers/template.csv": {"get": {
+                "summary": "The provider import template (staff): one column per field, eligibility fact and item id",
+                "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, **_error_responses(401, 403)}}},
+            "/providers/import": {"post": {
+                "summary": "Import providers from CSV or XLSX (staff); upsert by code, all or nothing",
+                "parameters": [{"name": "dry_run", "in": "query", "required": False, "schema": {"type": "string", "enum": ["0", "1"], "default": "1"}}],
+                "requestBody": {"required": True, "content": {
+                    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}}}},
+                "responses": {"200": {"description": "What was (or would be) created, updated and left unchanged", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"dry_run": {"type": "boolean"}, "created": {"type": "array", "items": {"type": "string"}},
+                                                     "updated": {"type": "array", "items": {"type": "object"}},
+                                                     "unchanged": {"type": "array", "items": {"type": "string"}}}}}}},
+                              "422": {"description": "Problems with row, column, value and message; nothing imported",
+                                      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                              **_error_responses(401, 403)}}},
+            "/providers": {"get": {
+                "summary": "The provider registry (staff)",
+                "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in ("country", "type", "q")],
+                "responses": {"200": {"description": "Providers", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "total": {"type": "integer"}, "providers": {"type": "array", "items": {"$ref": "#/components/schemas/Provider"}}}}}}},
+                    **_error_responses(401, 403)}}},
+            "/selection-rounds": {"post": {
+                "summary": "Create and run a selection round (staff)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RoundSettings"}}}},
+                "responses": {"201": {"description": "The round with its results", **_json("Round")}, **_error_responses(401, 403, 422)}}},
+            "/selection-rounds/{round_id}": {"get": {
+                "summary": "A round's inputs and results per provider (staff)",
+                "parameters": [{"name": "round_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "The round", **_json("Round")}, **_error_responses(401, 403, 404)}}},
             "/assessments/{assessment_id}/report.pdf": {"get": {
                 "summary": "The report and improvement plan as PDF", "parameters": [id_param, lang_param],
                 "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}}, **_error_responses(401, 404, 422)}}},

@@ -72,13 +72,16 @@ def test_openapi_document_lists_every_api_route(app, client):
     assert refs <= set(doc["components"]["schemas"])
 
 
-@pytest.mark.parametrize("method,path", [("get", "/instruments"), ("get", "/assessments"), ("post", "/assessments"),
-                                         ("get", "/assessments/1"), ("put", "/assessments/1/answers"),
-                                         ("post", "/assessments/1/submit"), ("get", "/assessments/1/report.pdf")])
-def test_unauthenticated_calls_get_401_json(client, method, path):
-    response = getattr(client, method)(API + path, json={})
-    assert response.status_code == 401 and response.is_json
-    assert response.get_json()["error"]["status"] == 401
+def test_unauthenticated_calls_get_401_json(app, client, member, factory):
+    aid = factory.assessment(member, levels=3)
+    for method, path in (("get", "/instruments"), ("get", f"/instruments/{INSTRUMENT}/1.0"), ("get", "/assessments"),
+                         ("post", "/assessments"), ("get", f"/assessments/{aid}"), ("put", f"/assessments/{aid}/answers"),
+                         ("post", f"/assessments/{aid}/submit"), ("get", f"/assessments/{aid}/report.pdf")):
+        response = getattr(client, method)(API + path, json=[{"criterion": "access_documents", "level": 1}])
+        assert response.status_code == 401 and response.is_json, (method, path)
+        assert response.get_json()["error"]["status"] == 401
+    assert client.get(f"{API}/openapi.json").status_code == 200  # the description is public
+    assert assessment_row(app, aid)["status"] == "draft" and count(app, Assessment) == 1
 
 
 def test_bad_or_revoked_tokens_are_refused(app, member, token):
@@ -116,11 +119,42 @@ def test_unknown_api_path_is_json_404(api):
 # ----------------------------------------------------------------------------- instruments
 
 
-def test_list_instruments(api, rubric):
+def test_list_instruments(api, rubric, registry):
     instruments = api.get("/instruments").get_json()["instruments"]
-    assert [(i["id"], i["version"]) for i in instruments] == [(INSTRUMENT, "1.0")]
-    assert instruments[0]["hash"] == rubric.hash and set(instruments[0]["languages"]) >= {"es", "en", "pt"}
-    assert instruments[0]["url"] == f"{API}/instruments/{INSTRUMENT}/1.0"
+    assert sorted((i["id"], i["version"]) for i in instruments) == sorted(inst.key for inst in registry.all())
+    entry = next(i for i in instruments if i["id"] == INSTRUMENT)
+    assert entry["version"] == "1.0" and entry["kind"] == "rubric"
+    assert entry["hash"] == rubric.hash and set(entry["languages"]) >= {"es", "en", "pt"}
+    assert entry["url"] == f"{API}/instruments/{INSTRUMENT}/1.0"
+    assert entry["title"] == rubric.title.as_dict()
+
+
+def _other_kinds(registry):
+    from rubric_app.domain.instruments import Rubric
+
+    others = [inst for inst in registry.all() if not isinstance(inst, Rubric)]
+    if not others:
+        pytest.skip("only rubric instruments are loaded")
+    return others
+
+
+def test_listed_kind_matches_the_definition(api, registry):
+    import yaml
+
+    others = _other_kinds(registry)
+    listed = {(i["id"], i["version"]): i["kind"] for i in api.get("/instruments").get_json()["instruments"]}
+    for inst in others:
+        with open(inst.source, encoding="utf-8") as fh:
+            assert listed[inst.key] == yaml.safe_load(fh)["kind"], inst.key
+
+
+def test_every_listed_instrument_url_answers(app, api, registry):
+    _other_kinds(registry)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    for entry in api.get("/instruments").get_json()["instruments"]:
+        response = api.get(entry["url"][len(API):] + "?lang=en")
+        assert response.status_code == 200, (entry["url"], response.status_code)
+        assert (response.get_json()["id"], response.get_json()["version"]) == (entry["id"], entry["version"])
 
 
 def test_instrument_in_one_language(api, rubric):
@@ -174,27 +208,27 @@ def test_create_without_version_takes_the_latest_and_from_previous_copies(app, a
     assert len(body["answers"]) == 18 and {a["level"] for a in body["answers"]} == {2}
 
 
-@pytest.mark.parametrize("role", ["reviewer", "staff", "admin"])
-def test_only_members_create_assessments(app, factory, role):
-    user = factory.user(role)
-    response = app.test_client().post(f"{API}/assessments", json={"instrument": INSTRUMENT}, headers=bearer(factory.token(user)))
-    assert response.status_code == 403 and response.get_json()["error"]["status"] == 403
+def test_only_members_create_assessments(app, factory):
+    for role in ("reviewer", "staff", "admin"):
+        headers = bearer(factory.token(factory.user(role)))
+        response = app.test_client().post(f"{API}/assessments", json={"instrument": INSTRUMENT}, headers=headers)
+        assert response.status_code == 403 and response.get_json()["error"]["status"] == 403, role
     assert count(app, Assessment) == 0
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"json": {"instrument": "no-such-rubric"}},
-    {"json": {"instrument": INSTRUMENT, "version": "9.9"}},
-    {"json": {"instrument": INSTRUMENT, "version": 1.0}},
-    {"json": {"instrument": INSTRUMENT, "language": "fr"}},
-    {"json": {"version": "1.0"}},
-    {"json": [INSTRUMENT]},
-    {"data": "instrument=ifp-migrant-inclusion", "content_type": "application/x-www-form-urlencoded"},
-    {"data": "{not json", "content_type": "application/json"},
-])
-def test_create_refuses_bad_input(app, api, kwargs):
-    response = api.post("/assessments", **kwargs)
-    assert response.status_code == 422 and response.get_json()["error"]["status"] == 422
+def test_create_refuses_bad_input(app, api):
+    for kwargs in (
+        {"json": {"instrument": "no-such-rubric"}},
+        {"json": {"instrument": INSTRUMENT, "version": "9.9"}},
+        {"json": {"instrument": INSTRUMENT, "version": 1.0}},
+        {"json": {"instrument": INSTRUMENT, "language": "fr"}},
+        {"json": {"version": "1.0"}},
+        {"json": [INSTRUMENT]},
+        {"data": "instrument=ifp-migrant-inclusion", "content_type": "application/x-www-form-urlencoded"},
+        {"data": "{not json", "content_type": "application/json"},
+    ):
+        response = api.post("/assessments", **kwargs)
+        assert response.status_code == 422 and response.get_json()["error"]["status"] == 422, kwargs
     assert count(app, Assessment) == 0
 
 
@@ -222,22 +256,26 @@ def test_put_answers_upserts_only_the_listed_criteria(app, api, member, factory)
     assert assessment_row(app, aid)["answers"]["access_documents"]["level"] == 1
 
 
-@pytest.mark.parametrize("bad,field", [
-    ({"criterion": "access_retention", "level": 6}, "level"),
-    ({"criterion": "access_retention", "level": 0}, "level"),
-    ({"criterion": "access_retention", "level": -1}, "level"),
-    ({"criterion": "access_retention", "level": "abc"}, "level"),
-    ({"criterion": "access_retention", "level": 2.5}, "level"),
-    ({"criterion": "access_retention", "level": True}, "level"),
-    ({"criterion": "access_retention", "not_applicable": "yes", "na_reason": "x"}, "not_applicable"),
-    ({"criterion": "access_retention", "not_applicable": True}, "na_reason"),
-    ({"criterion": "access_retention", "not_applicable": True, "na_reason": "   "}, "na_reason"),
-    ({"criterion": "access_retention", "level": 4, "target": 2}, "target"),
-    ({"criterion": "access_retention", "level": 4, "target": 6}, "target"),
-    ({"criterion": "access_retention", "level": 4, "evidence": 12}, "evidence"),
-    ({"criterion": "no_such_criterion", "level": 3}, "criterion"),
-])
-def test_put_answers_refuses_bad_answers_and_saves_nothing(app, api, member, factory, bad, field):
+BAD_ANSWERS = {
+    "level out of range": ({"criterion": "access_retention", "level": 6}, "level"),
+    "level zero": ({"criterion": "access_retention", "level": 0}, "level"),
+    "level negative": ({"criterion": "access_retention", "level": -1}, "level"),
+    "level text": ({"criterion": "access_retention", "level": "abc"}, "level"),
+    "level fraction": ({"criterion": "access_retention", "level": 2.5}, "level"),
+    "level boolean": ({"criterion": "access_retention", "level": True}, "level"),
+    "na not boolean": ({"criterion": "access_retention", "not_applicable": "yes", "na_reason": "x"}, "not_applicable"),
+    "na without reason": ({"criterion": "access_retention", "not_applicable": True}, "na_reason"),
+    "na blank reason": ({"criterion": "access_retention", "not_applicable": True, "na_reason": "   "}, "na_reason"),
+    "target below level": ({"criterion": "access_retention", "level": 4, "target": 2}, "target"),
+    "target out of range": ({"criterion": "access_retention", "level": 4, "target": 6}, "target"),
+    "evidence not text": ({"criterion": "access_retention", "level": 4, "evidence": 12}, "evidence"),
+    "unknown criterion": ({"criterion": "no_such_criterion", "level": 3}, "criterion"),
+}
+
+
+@pytest.mark.parametrize("case", ["level out of range", "na without reason"])
+def test_put_answers_refuses_a_bad_answer_and_saves_nothing(app, api, member, factory, case):
+    bad, field = BAD_ANSWERS[case]
     aid = factory.assessment(member, levels={"policy_target_population": 2})
     before = assessment_row(app, aid)["answers"]
     response = api.put(f"/assessments/{aid}/answers", json={"answers": [{"criterion": "access_documents", "level": 4}, bad]})
@@ -246,6 +284,16 @@ def test_put_answers_refuses_bad_answers_and_saves_nothing(app, api, member, fac
     assert [(d["criterion"], d["field"]) for d in error["details"]] == [(bad["criterion"], field)]
     assert error["details"][0]["message"]
     assert assessment_row(app, aid)["answers"] == before  # the good answer was not saved either
+
+
+def test_put_answers_refuses_every_kind_of_bad_answer(app, api, member, factory):
+    aid = factory.assessment(member, levels={"policy_target_population": 2})
+    before = assessment_row(app, aid)["answers"]
+    for case, (bad, field) in BAD_ANSWERS.items():
+        response = api.put(f"/assessments/{aid}/answers", json=[{"criterion": "policy_target_population", "level": 5}, bad])
+        assert response.status_code == 422, case
+        assert [(d["criterion"], d["field"]) for d in response.get_json()["error"]["details"]] == [(bad["criterion"], field)], case
+    assert assessment_row(app, aid)["answers"] == before
 
 
 def test_put_answers_reports_every_problem(api, member, factory):
@@ -257,18 +305,14 @@ def test_put_answers_reports_every_problem(api, member, factory):
     assert {(d["criterion"], d["field"]) for d in details} == {("policy_target_population", "level"), ("access_retention", "na_reason")}
 
 
-@pytest.mark.parametrize("body", [{"answers": "all of them"}, {"answers": [1, 2]}, {"nothing": []}, "text", [{"level": 3}]])
-def test_put_answers_refuses_a_malformed_body(app, api, member, factory, body):
+def test_put_answers_refuses_a_malformed_or_non_json_body(app, api, member, factory):
     aid = factory.assessment(member)
-    response = api.put(f"/assessments/{aid}/answers", json=body)
-    assert response.status_code == 422
-    assert assessment_row(app, aid)["answers"] == {}
-
-
-def test_put_answers_refuses_non_json(app, api, member, factory):
-    aid = factory.assessment(member)
+    for body in ({"answers": "all of them"}, {"answers": [1, 2]}, {"nothing": []}, "text", 42, [{"level": 3}]):
+        response = api.put(f"/assessments/{aid}/answers", json=body)
+        assert response.status_code == 422 and response.get_json()["error"]["status"] == 422, body
     response = api.put(f"/assessments/{aid}/answers", data="criterion=x", content_type="text/plain")
     assert response.status_code == 422 and "JSON" in response.get_json()["error"]["message"]
+    assert assessment_row(app, aid)["answers"] == {}
 
 
 def test_reviewer_cannot_put_answers(app, factory):

@@ -1,0 +1,195 @@
+"""The SDE provider registry: staff-only lookups, create and edit, synthetic demo data."""
+from __future__ import annotations
+
+import random
+import re
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ..domain.instruments import PROVIDER_SCALE, ProviderInstrument, Registry
+from ..domain.selection import ProviderInput
+from ..i18n import is_country
+from ..models import PROVIDER_TYPES, Provider, User
+from . import N_, Conflict, Forbidden, Invalid, NotFound
+
+#: roles that may see and manage providers and selection rounds
+STAFF_ROLES = ("staff", "admin")
+CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+PROVIDER_INSTRUMENT = "sde-provider-assessment"
+
+
+def require_staff(user: User) -> None:
+    if user is None or user.role not in STAFF_ROLES:
+        raise Forbidden(N_("Only project staff can do this."))
+
+
+def provider_instrument(registry: Registry) -> ProviderInstrument:
+    """The latest provider assessment definition."""
+    instrument = registry.latest(PROVIDER_INSTRUMENT)
+    if not isinstance(instrument, ProviderInstrument):
+        raise NotFound("No provider assessment instrument is loaded.")
+    return instrument
+
+
+def list_providers(session: Session, user: User, *, country: str | None = None, type: str | None = None,
+                   search: str | None = None, limit: int | None = None, offset: int = 0) -> tuple[list[Provider], int]:
+    """Providers matching the filters (code order) and their total count."""
+    require_staff(user)
+    query = select(Provider)
+    if country:
+        query = query.where(Provider.country == country.upper())
+    if type:
+        query = query.where(Provider.type == type)
+    if search:
+        like = f"%{search.strip().lower()}%"
+        query = query.where(or_(func.lower(Provider.name).like(like), func.lower(Provider.code).like(like),
+                                func.lower(Provider.city).like(like)))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    query = query.order_by(Provider.code).offset(offset)
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query)), total
+
+
+def get_provider(session: Session, user: User, provider_id: int) -> Provider:
+    require_staff(user)
+    provider = session.get(Provider, provider_id)
+    if provider is None:
+        raise NotFound(N_("Provider not found."))
+    return provider
+
+
+def save_provider(session: Session, user: User, instrument: ProviderInstrument, values: dict,
+                  provider: Provider | None = None) -> Provider:
+    """Create (``provider`` None) or update a provider from plain values; all fields checked first."""
+    require_staff(user)
+    problems = []
+    code = (values.get("code") or "").strip()
+    if not CODE_PATTERN.match(code):
+        problems.append({"field": "code", "message": "Code: letters, digits, '.', '_' or '-', at most 40."})
+    name = (values.get("name") or "").strip()
+    if not name or len(name) > 200:
+        problems.append({"field": "name", "message": "The name is required (at most 200 characters)."})
+    country = (values.get("country") or "").strip().upper()
+    if not is_country(country):
+        problems.append({"field": "country", "message": "Unknown country code."})
+    ptype = values.get("type")
+    if ptype not in PROVIDER_TYPES:
+        problems.append({"field": "type", "message": "Unknown provider type."})
+    facts = {fact.id: bool((values.get("facts") or {}).get(fact.id)) for fact in instrument.eligibility}
+    scores: dict[str, int | None] = {}
+    for item in instrument.items:
+        raw = (values.get("item_scores") or {}).get(item.id)
+        if raw in (None, ""):
+            scores[item.id] = None
+        elif str(raw).isdigit() and int(raw) in PROVIDER_SCALE:
+            scores[item.id] = int(raw)
+        else:
+            problems.append({"field": item.id, "message": f"Score must be between {PROVIDER_SCALE[0]} and {PROVIDER_SCALE[-1]}."})
+    if problems:
+        raise Invalid(N_("The provider was not saved: check the fields marked."), problems)
+    clash = session.scalar(select(Provider).where(Provider.code == code))
+    if clash is not None and clash is not provider:
+        raise Conflict(N_("Another provider already has this code."), [{"field": "code"}])
+    if provider is None:
+        provider = Provider(code=code, synthetic=False)
+        session.add(provider)
+    provider.code, provider.name, provider.country, provider.type = code, name, country, ptype
+    provider.city = (values.get("city") or "").strip()[:120]
+    provider.contact_name = (values.get("contact_name") or "").strip()[:200]
+    provider.contact_email = (values.get("contact_email") or "").strip()[:254]
+    provider.contact_phone = (values.get("contact_phone") or "").strip()[:60]
+    provider.facts, provider.item_scores = facts, scores
+    session.commit()
+    return provider
+
+
+def provider_inputs(providers: list[Provider]) -> list[ProviderInput]:
+    """Domain inputs for a selection run."""
+    return [ProviderInput(p.code, p.country, dict(p.item_scores or {}), dict(p.facts or {})) for p in providers]
+
+
+def countries_in_registry(session: Session) -> list[str]:
+    return list(session.scalars(select(Provider.country).distinct().order_by(Provider.country)))
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+_CITIES = {
+    "AR": ["Buenos Aires", "Córdoba", "Rosario", "Mendoza", "La Plata", "Mar del Plata", "Salta"],
+    "CO": ["Bogotá", "Medellín", "Cali", "Barranquilla", "Cúcuta", "Bucaramanga", "Cartagena", "Riohacha"],
+    "PE": ["Lima", "Arequipa", "Trujillo", "Piura", "Chiclayo", "Cusco", "Tumbes", "Callao"],
+    "DO": ["Santo Domingo", "Santiago de los Caballeros", "La Romana", "San Pedro de Macorís", "Puerto Plata"],
+}
+_SHARES = {"AR": 0.22, "CO": 0.29, "PE": 0.31, "DO": 0.18}
+_NAMES = {
+    "public_body": ["Agencia de Desarrollo Productivo", "Centro de Servicios Empresariales", "Dirección de Emprendimiento"],
+    "private_firm": ["Consultora Impulso", "Asesores Progreso", "Gestión Emprende", "Red Pyme Consultores"],
+    "ngo": ["Fundación Oportunidades", "Asociación Manos Unidas", "ONG Camino Digno", "Fundación Puentes"],
+    "chamber": ["Cámara de Comercio", "Asociación de Emprendedores", "Gremio de la Pequeña Empresa"],
+    "university": ["Universidad Tecnológica", "Instituto Universitario", "Centro de Emprendimiento Universitario"],
+    "other": ["Cooperativa de Servicios", "Incubadora Social", "Red de Mentores"],
+}
+_TYPE_WEIGHTS = {"public_body": 0.18, "private_firm": 0.2, "ngo": 0.27, "chamber": 0.13, "university": 0.14, "other": 0.08}
+
+
+def synthetic_providers(instrument: ProviderInstrument, count: int, seed: int) -> list[dict]:
+    """Deterministic, realistic fictitious providers (labelled synthetic: code prefix SYN-)."""
+    rng = random.Random(seed)
+    countries = list(_SHARES)
+    per_country = {c: int(count * _SHARES[c]) for c in countries}
+    for c in countries[: count - sum(per_country.values())]:
+        per_country[c] += 1
+    rows = []
+    for country in countries:
+        for n in range(1, per_country[country] + 1):
+            ptype = rng.choices(list(_TYPE_WEIGHTS), weights=list(_TYPE_WEIGHTS.values()))[0]
+            city = rng.choice(_CITIES[country])
+            capacity = rng.betavariate(2.2, 2.0) * 4  # the provider's overall capacity, 0..4
+            strengths = {cat.id: rng.gauss(0, 0.7) for cat in instrument.categories}
+            scores = {}
+            for cat in instrument.categories:
+                for item in cat.items:
+                    if rng.random() < 0.03:
+                        scores[item.id] = None
+                        continue
+                    value = capacity + strengths[cat.id] + rng.gauss(0, 0.6)
+                    scores[item.id] = max(0, min(4, int(round(value))))
+            rows.append({
+                "code": f"SYN-{country}-{n:05d}" if count > 9999 else f"SYN-{country}-{n:03d}",
+                "name": f"{rng.choice(_NAMES[ptype])} {city} {n} (sintético)",
+                "country": country,
+                "city": city,
+                "type": ptype,
+                "contact_name": f"Contacto {n}",
+                "contact_email": f"contacto{n}.{country.lower()}@sintetico.example",
+                "contact_phone": "",
+                "facts": {
+                    "entrepreneurship_training": rng.random() < 0.82,
+                    "commitment_letter": rng.random() < 0.88,
+                    "facilitator_staff": rng.random() < 0.74,
+                },
+                "item_scores": scores,
+            })
+    return rows
+
+
+def seed_synthetic_providers(session: Session, instrument: ProviderInstrument, count: int, seed: int) -> tuple[int, int]:
+    """Upsert synthetic providers by code; returns (created, updated). Never touches real providers."""
+    existing = {p.code: p for p in session.scalars(select(Provider).where(Provider.synthetic.is_(True)))}
+    created = updated = 0
+    for row in synthetic_providers(instrument, count, seed):
+        provider = existing.get(row["code"])
+        if provider is None:
+            if session.scalar(select(Provider.id).where(Provider.code == row["code"])) is not None:
+                continue
+            provider = Provider(synthetic=True, **row)
+            session.add(provider)
+            created += 1
+        else:
+            for key, value in row.items():
+                setattr(provider, key, value)
+            updated += 1
+    session.commit()
+    return created, updated

@@ -1,0 +1,257 @@
+"""Selection rounds: settings, runs on a snapshot of the registry, freezing, overrides (audited)."""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..domain.instruments import ProviderInstrument, Registry
+from ..domain.selection import ProviderInput, RoundResult, RoundSettings, run_round, validate_settings
+from ..models import ROUND_FROZEN, ROUND_OPEN, AuditEntry, Provider, SelectionOverride, SelectionRound, User, utcnow
+from . import N_, Conflict, Invalid, NotFound
+from .providers import provider_instrument, require_staff
+
+SNAPSHOT_FIELDS = ("code", "name", "country", "city", "type", "contact_name", "contact_email", "contact_phone")
+MAX_DRAWS = 100_000
+
+
+def _decimal(value: Any, field: str, problems: list) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        problems.append({"field": field, "message": f"{field} must be a number"})
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        problems.append({"field": field, "message": f"{field} must be a number, got {value!r}"})
+        return None
+    if not number.is_finite():
+        problems.append({"field": field, "message": f"{field} must be a finite number"})
+        return None
+    return number
+
+
+def _int(value: Any, field: str, problems: list, default: int = 0) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool) or not str(value).lstrip("-").isdigit():
+        problems.append({"field": field, "message": f"{field} must be a whole number, got {value!r}"})
+        return default
+    return int(value)
+
+
+def parse_settings(instrument: ProviderInstrument, raw: dict) -> RoundSettings:
+    """Round settings from JSON-like input; raises :class:`Invalid` listing every problem."""
+    if not isinstance(raw, dict):
+        raise Invalid("The round settings must be a JSON object.")
+    problems: list[dict] = []
+    weights = {}
+    raw_weights = raw.get("weights") or {}
+    if not isinstance(raw_weights, dict):
+        problems.append({"field": "weights", "message": "weights must map category ids to numbers"})
+        raw_weights = {}
+    for key, value in raw_weights.items():
+        number = _decimal(value, f"weights.{key}", problems)
+        if number is not None:
+            weights[str(key)] = number
+    min_scores = {}
+    raw_min = raw.get("min_scores") or {}
+    if not isinstance(raw_min, dict):
+        problems.append({"field": "min_scores", "message": "min_scores must map category ids to numbers"})
+        raw_min = {}
+    for key, value in raw_min.items():
+        number = _decimal(value, f"min_scores.{key}", problems)
+        if number is not None:
+            min_scores[str(key)] = number
+    knockouts = raw.get("knockouts") or []
+    if not isinstance(knockouts, list) or not all(isinstance(k, str) for k in knockouts):
+        problems.append({"field": "knockouts", "message": "knockouts must be a list of eligibility fact ids"})
+        knockouts = []
+    quotas = {}
+    raw_quotas = raw.get("quotas") or {}
+    if not isinstance(raw_quotas, dict):
+        problems.append({"field": "quotas", "message": "quotas must map country codes to whole numbers"})
+        raw_quotas = {}
+    for key, value in raw_quotas.items():
+        quotas[str(key).upper()] = _int(value, f"quotas.{key}", problems)
+    rule = raw.get("rule", "quota")
+    settings = RoundSettings(
+        weights=weights,
+        knockouts=tuple(knockouts),
+        min_scores=min_scores,
+        rule=rule if isinstance(rule, str) else "",
+        quotas=quotas,
+        default_quota=_int(raw.get("default_quota"), "default_quota", problems),
+        threshold=_decimal(raw.get("threshold"), "threshold", problems),
+        draws=_int(raw.get("draws"), "draws", problems, default=1000),
+        seed=_int(raw.get("seed"), "seed", problems, default=0),
+    )
+    if not problems:
+        problems = [{"field": "settings", "message": message} for message in validate_settings(instrument, settings)]
+    if problems:
+        raise Invalid(N_("The round settings are not valid."), problems)
+    return settings
+
+
+def settings_json(settings: RoundSettings) -> dict:
+    """Settings as stored and returned by the API (decimals as strings, exact)."""
+    return {
+        "weights": {k: str(v) for k, v in settings.weights.items()},
+        "knockouts": list(settings.knockouts),
+        "min_scores": {k: str(v) for k, v in settings.min_scores.items()},
+        "rule": settings.rule,
+        "quotas": dict(settings.quotas),
+        "default_quota": settings.default_quota,
+        "threshold": str(settings.threshold) if settings.threshold is not None else None,
+        "draws": settings.draws,
+        "seed": settings.seed,
+    }
+
+
+def _snapshot(providers: list[Provider]) -> list[dict]:
+    return [{**{f: getattr(p, f) for f in SNAPSHOT_FIELDS}, "facts": dict(p.facts or {}), "item_scores": dict(p.item_scores or {}),
+             "synthetic": p.synthetic} for p in providers]
+
+
+def _inputs(snapshot: list[dict]) -> list[ProviderInput]:
+    return [ProviderInput(p["code"], p["country"], p["item_scores"], p["facts"]) for p in snapshot]
+
+
+def results_json(result: RoundResult) -> list[dict]:
+    def dec(value):
+        return str(value) if value is not None else None
+
+    return [
+        {
+            "code": r.code,
+            "country": r.country,
+            "category_scores": {k: dec(v) for k, v in r.category_scores.items()},
+            "total": dec(r.total),
+            "eligible": r.eligible,
+            "exclusions": [{"kind": e.kind, "subject": e.subject, "value": dec(e.value), "required": dec(e.required)} for e in r.exclusions],
+            "categories_at_least_50": r.categories_at_least_50,
+            "rank": r.rank,
+            "selected_by_rule": r.selected,
+            "frequency": dec(r.frequency),
+            "flag": r.flag,
+        }
+        for r in result.results
+    ]
+
+
+def compute(registry: Registry, rnd: SelectionRound) -> list[dict]:
+    """Run the round's settings on its stored inputs (pure: writes nothing)."""
+    instrument = round_instrument(registry, rnd)
+    settings = parse_settings(instrument, rnd.settings)
+    return results_json(run_round(instrument, _inputs(rnd.inputs), settings))
+
+
+def round_instrument(registry: Registry, rnd: SelectionRound) -> ProviderInstrument:
+    instrument = registry.get(rnd.instrument_id, rnd.instrument_version)
+    if not isinstance(instrument, ProviderInstrument):
+        raise NotFound(f"Instrument {rnd.instrument_id} {rnd.instrument_version} is not available.")
+    return instrument
+
+
+def create_round(session: Session, registry: Registry, user: User, name: str, raw_settings: dict) -> SelectionRound:
+    """Validate the settings, snapshot the registry, run, and store the round with its results."""
+    require_staff(user)
+    instrument = provider_instrument(registry)
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise Invalid(N_("The round needs a name (at most 200 characters)."), [{"field": "name"}])
+    settings = parse_settings(instrument, raw_settings)
+    rnd = SelectionRound(name=name, instrument_id=instrument.id, instrument_version=instrument.version, instrument_hash=instrument.hash,
+                         settings=settings_json(settings), status=ROUND_OPEN, created_by_id=user.id)
+    _run(session, registry, rnd)
+    session.add(rnd)
+    session.commit()
+    return rnd
+
+
+def _run(session: Session, registry: Registry, rnd: SelectionRound) -> None:
+    providers = list(session.scalars(select(Provider).order_by(Provider.code)))
+    rnd.inputs = _snapshot(providers)
+    rnd.results = compute(registry, rnd)
+    rnd.run_at = utcnow()
+
+
+def rerun(session: Session, registry: Registry, user: User, rnd: SelectionRound) -> SelectionRound:
+    """Open round: run again on the current registry. Frozen round: recompute from the stored inputs and
+    seed, and refuse if anything differs (it never should)."""
+    require_staff(user)
+    if rnd.status == ROUND_FROZEN:
+        if compute(registry, rnd) != rnd.results:
+            raise Conflict("Re-running the frozen round gave different results.")
+        return rnd
+    _run(session, registry, rnd)
+    session.commit()
+    return rnd
+
+
+def freeze(session: Session, user: User, rnd: SelectionRound) -> SelectionRound:
+    require_staff(user)
+    if rnd.status == ROUND_FROZEN:
+        raise Conflict(N_("This round is already frozen."))
+    rnd.status, rnd.frozen_at = ROUND_FROZEN, utcnow()
+    session.add(AuditEntry(user_id=user.id, subject=f"round:{rnd.id}", field="status", old=ROUND_OPEN, new=ROUND_FROZEN))
+    session.commit()
+    return rnd
+
+
+def set_override(session: Session, user: User, rnd: SelectionRound, code: str, selected: bool | None, rationale: str) -> None:
+    """Select or deselect a provider against the rule (``selected`` None removes the override).
+
+    A rationale is required; every change is written to the audit log.
+    """
+    require_staff(user)
+    if code not in {r["code"] for r in rnd.results}:
+        raise NotFound(N_("This provider is not in the round."))
+    rationale = (rationale or "").strip()
+    if not rationale:
+        raise Invalid(N_("A rationale is required for an override."), [{"field": "rationale"}])
+    if len(rationale) > 5000:
+        raise Invalid("The rationale is too long.", [{"field": "rationale"}])
+    current = next((o for o in rnd.overrides if o.provider_code == code), None)
+    old = None if current is None else ("selected" if current.selected else "not selected")
+    if selected is None:
+        if current is not None:
+            rnd.overrides.remove(current)
+    elif current is None:
+        rnd.overrides.append(SelectionOverride(provider_code=code, selected=selected, rationale=rationale, user_id=user.id))
+    else:
+        current.selected, current.rationale, current.user_id, current.at = selected, rationale, user.id, utcnow()
+    new = None if selected is None else ("selected" if selected else "not selected")
+    session.add(AuditEntry(user_id=user.id, subject=f"round:{rnd.id} provider:{code}", field="selection", old=old, new=new, comment=rationale))
+    session.commit()
+
+
+def final_results(rnd: SelectionRound) -> list[dict]:
+    """Stored results with the provider details and the overrides applied (``selected`` is final)."""
+    overrides = {o.provider_code: o for o in rnd.overrides}
+    details = {p["code"]: p for p in rnd.inputs}
+    rows = []
+    for r in rnd.results:
+        o = overrides.get(r["code"])
+        info = details.get(r["code"], {})
+        rows.append({**r, **{f: info.get(f, "") for f in SNAPSHOT_FIELDS if f not in ("code", "country")},
+                     "synthetic": info.get("synthetic", False),
+                     "selected": o.selected if o is not None else r["selected_by_rule"],
+                     "override": {"selected": o.selected, "rationale": o.rationale, "at": o.at.isoformat()} if o is not None else None})
+    return rows
+
+
+def list_rounds(session: Session, user: User) -> list[SelectionRound]:
+    require_staff(user)
+    return list(session.scalars(select(SelectionRound).order_by(SelectionRound.created_at.desc(), SelectionRound.id.desc())))
+
+
+def get_round(session: Session, user: User, round_id: int) -> SelectionRound:
+    require_staff(user)
+    rnd = session.get(SelectionRound, round_id)
+    if rnd is None:
+        raise NotFound(N_("Selection round not found."))
+    return rnd

@@ -1,0 +1,322 @@
+"""Provider registry, imports and exports, selection rounds and their documents (staff and admins)."""
+from __future__ import annotations
+
+import os
+import secrets
+import statistics
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from ..extensions import db
+from ..i18n import LANGUAGES, countries, current_language
+from ..models import PROVIDER_TYPES, Provider
+from ..reporting.charts import provider_profile_svg
+from ..reporting.selection_pdf import exclusion_text
+from ..services import Invalid, ServiceError, provider_io
+from ..services import documents as docs
+from ..services import providers as svc
+from ..services import selection as sel
+from . import registry, role_required
+from .forms import EmptyForm, options
+
+bp = Blueprint("providers", __name__)
+staff_only = role_required(*svc.STAFF_ROLES)
+PAGE_SIZE = 50
+
+
+def instrument():
+    return svc.provider_instrument(registry())
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@bp.get("/providers")
+@staff_only
+def index():
+    country = request.args.get("country") or None
+    ptype = request.args.get("type") or None
+    search = (request.args.get("q") or "").strip() or None
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    rows, total = svc.list_providers(db.session, current_user, country=country, type=ptype, search=search,
+                                     limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    return render_template("providers/index.html", providers=rows, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)),
+                           country=country, ptype=ptype, search=search or "", types=PROVIDER_TYPES,
+                           countries=svc.countries_in_registry(db.session), instrument=instrument())
+
+
+def _form_values() -> dict:
+    inst = instrument()
+    return {
+        **{f: request.form.get(f, "") for f in ("code", "name", "country", "city", "type", "contact_name", "contact_email", "contact_phone")},
+        "facts": {fact.id: request.form.get(f"fact_{fact.id}") == "yes" for fact in inst.eligibility},
+        "item_scores": {item.id: request.form.get(f"item_{item.id}", "") for item in inst.items},
+    }
+
+
+def _edit(provider: Provider | None):
+    inst = instrument()
+    errors: dict[str, str] = {}
+    values = None
+    status = 200
+    if request.method == "POST":
+        values = _form_values()
+        try:
+            saved = svc.save_provider(db.session, current_user, inst, values, provider)
+        except ServiceError as exc:
+            db.session.rollback()
+            errors = {d.get("field", ""): _(d.get("message", exc.message)) for d in exc.details} or {"": _(exc.message)}
+            status = 422
+        else:
+            flash(_("The provider was saved."), "success")
+            return redirect(url_for(".profile", provider_id=saved.id))
+    if values is None and provider is not None:
+        values = {f: getattr(provider, f) for f in ("code", "name", "country", "city", "type", "contact_name", "contact_email", "contact_phone")}
+        values["facts"], values["item_scores"] = dict(provider.facts or {}), dict(provider.item_scores or {})
+    return render_template("providers/edit.html", provider=provider, values=values or {"facts": {}, "item_scores": {}}, errors=errors,
+                           instrument=inst, countries=countries(current_language()), types=PROVIDER_TYPES), status
+
+
+@bp.route("/providers/new", methods=["GET", "POST"])
+@staff_only
+def new():
+    return _edit(None)
+
+
+@bp.route("/providers/<int:provider_id>/edit", methods=["GET", "POST"])
+@staff_only
+def edit(provider_id: int):
+    return _edit(svc.get_provider(db.session, current_user, provider_id))
+
+
+@bp.get("/providers/<int:provider_id>")
+@staff_only
+def profile(provider_id: int):
+    provider = svc.get_provider(db.session, current_user, provider_id)
+    inst = instrument()
+    from ..domain.selection import category_scores
+
+    peers, _total = svc.list_providers(db.session, current_user, country=provider.country)
+    mine = category_scores(inst, provider.item_scores or {})
+    medians = {}
+    for cat in inst.categories:
+        values = [s[cat.id] for s in (category_scores(inst, p.item_scores or {}) for p in peers) if s[cat.id] is not None]
+        medians[cat.id] = statistics.median(values) if values else None
+    lang = current_language()
+    chart = provider_profile_svg(inst, mine, medians, lang, (provider.name, _("Median of %(country)s", country=provider.country)))
+    return render_template("providers/profile.html", provider=provider, instrument=inst, scores=mine, medians=medians,
+                           chart=chart, peers=len(peers), lang=lang)
+
+
+# --------------------------------------------------------------------------- import and export
+
+UPLOAD_DIR = "imports"
+
+
+def _upload_path(token: str) -> Path:
+    return Path(current_app.instance_path) / UPLOAD_DIR / f"{token}.upload"
+
+
+@bp.route("/providers/import", methods=["GET", "POST"])
+@staff_only
+def import_page():
+    inst = instrument()
+    if request.method == "GET":
+        return render_template("providers/import.html", plan=None, problems=None)
+    token = request.form.get("token")
+    if token:  # apply an upload that was checked in a dry run
+        pending = session.get("pending_import") or {}
+        if pending.get("token") != token or not _upload_path(token).exists():
+            flash(_("The checked file is no longer available; upload it again."), "error")
+            return redirect(url_for(".import_page"))
+        filename, data = pending["filename"], _upload_path(token).read_bytes()
+        dry_run = False
+    else:
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash(_("Choose a CSV or XLSX file."), "error")
+            return render_template("providers/import.html", plan=None, problems=None), 422
+        filename, data = upload.filename, upload.read()
+        dry_run = request.form.get("dry_run", "1") == "1"
+    plan, problems = provider_io.import_providers(db.session, filename, data, inst, dry_run=dry_run)
+    if problems:
+        return render_template("providers/import.html", plan=None, problems=problems, filename=filename), 422
+    if dry_run:
+        token = secrets.token_urlsafe(16)
+        path = _upload_path(token)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        session["pending_import"] = {"token": token, "filename": filename}
+        return render_template("providers/import.html", plan=plan, problems=None, filename=filename, token=token, dry_run=True)
+    if token:
+        _upload_path(token).unlink(missing_ok=True)
+        session.pop("pending_import", None)
+    flash(_("Import done: %(created)d created, %(updated)d updated, %(unchanged)d unchanged.",
+            created=len(plan.creates), updated=len(plan.updates), unchanged=len(plan.unchanged)), "success")
+    return redirect(url_for(".index"))
+
+
+@bp.get("/providers/template.<fmt>")
+@staff_only
+def template(fmt: str):
+    inst = instrument()
+    if fmt == "csv":
+        data, mime = provider_io.template_csv(inst), "text/csv"
+    elif fmt == "xlsx":
+        data, mime = provider_io.template_xlsx(inst), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        abort(404)
+    return current_app.response_class(data, mimetype=mime, headers={"Content-Disposition": f"attachment; filename=providers-template.{fmt}"})
+
+
+@bp.get("/providers/export.<fmt>")
+@staff_only
+def export(fmt: str):
+    inst = instrument()
+    rows, _total = svc.list_providers(db.session, current_user)
+    if fmt == "csv":
+        data, mime = provider_io.export_csv(rows, inst), "text/csv"
+    elif fmt == "xlsx":
+        data, mime = provider_io.export_xlsx(rows, inst), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    else:
+        abort(404)
+    return current_app.response_class(data, mimetype=mime, headers={"Content-Disposition": f"attachment; filename=providers.{fmt}"})
+
+
+# --------------------------------------------------------------------------- selection rounds
+
+
+@bp.get("/rounds")
+@staff_only
+def rounds():
+    return render_template("rounds/index.html", rounds=sel.list_rounds(db.session, current_user))
+
+
+def _settings_from_form(inst) -> dict:
+    form = request.form
+    return {
+        "weights": {cat.id: form.get(f"weight_{cat.id}", "1") for cat in inst.categories},
+        "knockouts": [fact.id for fact in inst.eligibility if form.get(f"ko_{fact.id}") == "1"],
+        "min_scores": {cat.id: form.get(f"min_{cat.id}") for cat in inst.categories if form.get(f"min_{cat.id}")},
+        "rule": form.get("rule", "quota"),
+        "quotas": {c: form.get(f"quota_{c}") for c in svc.countries_in_registry(db.session) if form.get(f"quota_{c}") not in (None, "")},
+        "default_quota": form.get("default_quota") or 0,
+        "threshold": form.get("threshold") or None,
+        "draws": form.get("draws") or 0,
+        "seed": form.get("seed") or 0,
+    }
+
+
+@bp.route("/rounds/new", methods=["GET", "POST"])
+@staff_only
+def new_round():
+    inst = instrument()
+    values = {"name": "", "settings": {"weights": {c.id: "1" for c in inst.categories}, "knockouts": [f.id for f in inst.eligibility],
+                                       "min_scores": {}, "rule": "quota", "quotas": {}, "default_quota": 10, "threshold": "60",
+                                       "draws": 1000, "seed": 2026}}
+    errors = []
+    if request.method == "POST":
+        values = {"name": request.form.get("name", ""), "settings": _settings_from_form(inst)}
+        try:
+            rnd = sel.create_round(db.session, registry(), current_user, values["name"], values["settings"])
+        except Invalid as exc:
+            db.session.rollback()
+            errors = [d.get("message", "") for d in exc.details] or [exc.message]
+        else:
+            flash(_("The round was run."), "success")
+            return redirect(url_for(".round_results", round_id=rnd.id))
+    return render_template("rounds/new.html", instrument=inst, values=values, errors=errors,
+                           countries=svc.countries_in_registry(db.session)), 422 if errors else 200
+
+
+SORT_KEYS = {
+    "rank": lambda r: (r["rank"] is None, r["rank"] or 0, r["code"]),
+    "total": lambda r: (-float(r["total"] or 0), r["code"]),
+    "code": lambda r: r["code"],
+    "name": lambda r: (r.get("name") or "").lower(),
+    "frequency": lambda r: (-float(r["frequency"] or 0), r["code"]),
+}
+
+
+@bp.get("/rounds/<int:round_id>")
+@staff_only
+def round_results(round_id: int):
+    rnd = sel.get_round(db.session, current_user, round_id)
+    inst = sel.round_instrument(registry(), rnd)
+    sort = request.args.get("sort", "rank")
+    key = SORT_KEYS.get(sort, SORT_KEYS["rank"])
+    lang = current_language()
+    by_country: dict[str, list] = {}
+    for row in sel.final_results(rnd):
+        row["reasons"] = [exclusion_text(e, inst, lang) for e in row["exclusions"]]
+        by_country.setdefault(row["country"], []).append(row)
+    for rows in by_country.values():
+        rows.sort(key=key)
+    return render_template("rounds/show.html", rnd=rnd, instrument=inst, by_country=dict(sorted(by_country.items())), sort=sort,
+                           form=EmptyForm(), languages=LANGUAGES)
+
+
+@bp.post("/rounds/<int:round_id>/rerun")
+@staff_only
+def rerun(round_id: int):
+    rnd = sel.get_round(db.session, current_user, round_id)
+    sel.rerun(db.session, registry(), current_user, rnd)
+    flash(_("The round was run again.") if rnd.status == "open" else _("Re-running the frozen round gave the same results."), "success")
+    return redirect(url_for(".round_results", round_id=rnd.id))
+
+
+@bp.post("/rounds/<int:round_id>/freeze")
+@staff_only
+def freeze(round_id: int):
+    rnd = sel.get_round(db.session, current_user, round_id)
+    sel.freeze(db.session, current_user, rnd)
+    flash(_("The round is frozen: its inputs, seed and results are kept."), "success")
+    return redirect(url_for(".round_results", round_id=rnd.id))
+
+
+@bp.post("/rounds/<int:round_id>/override/<code>")
+@staff_only
+def override(round_id: int, code: str):
+    rnd = sel.get_round(db.session, current_user, round_id)
+    choice = request.form.get("selected")
+    selected = {"1": True, "0": False, "": None}.get(choice or "", None)
+    try:
+        sel.set_override(db.session, current_user, rnd, code, selected, request.form.get("rationale", ""))
+    except Invalid as exc:
+        db.session.rollback()
+        flash(_(exc.message), "error")
+    else:
+        flash(_("The override was recorded."), "success")
+    return redirect(url_for(".round_results", round_id=rnd.id) + f"#p-{code}")
+
+
+def _lang() -> str:
+    lang = request.args.get("lang") or current_language()
+    return lang if lang in LANGUAGES else "es"
+
+
+@bp.get("/rounds/<int:round_id>/report.pdf")
+@staff_only
+def round_report(round_id: int):
+    rnd = sel.get_round(db.session, current_user, round_id)
+    path = docs.round_report(registry(), rnd, _lang(), current_app.config["REPORTS_DIR"])
+    return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=os.path.basename(path))
+
+
+@bp.get("/rounds/<int:round_id>/letters/<code>.pdf")
+@staff_only
+def letter(round_id: int, code: str):
+    rnd = sel.get_round(db.session, current_user, round_id)
+    path = docs.commitment_letter(registry(), rnd, code, _lang(), current_app.config["REPORTS_DIR"])
+    return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=os.path.basename(path))
+
+
+@bp.get("/rounds/<int:round_id>/documents.zip")
+@staff_only
+def documents_zip(round_id: int):
+    rnd = sel.get_round(db.session, current_user, round_id)
+    path = docs.round_documents_zip(registry(), rnd, _lang(), current_app.config["REPORTS_DIR"])
+    return send_file(path, mimetype="application/zip", as_attachment=True, download_name=os.path.basename(path))
