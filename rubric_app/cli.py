@@ -182,9 +182,11 @@ def seed_command(seed_value: int) -> None:
                                      institution=institutions[inst_index] if inst_index is not None else None)
         session.commit()
         submitted = session.query(svc.Assessment).filter_by(status=SUBMITTED).count()
+        providers, rounds = _seed_demo_selection(session, registry, seed_value)
     finally:
         session.close()
-    click.echo(f"Demo data ready (fictitious, labelled synthetic): {len(institutions)} institutions, {submitted} submitted assessments.")
+    click.echo(f"Demo data ready (fictitious, labelled synthetic): {len(institutions)} institutions, {submitted} submitted assessments, "
+               f"{providers} SDE providers, {rounds} selection round(s).")
     click.echo(f"Demo accounts (password: {DEMO_PASSWORD}):")
     for email, role, _ in DEMO_ACCOUNTS:
         click.echo(f"  {role:<9} {email}")
@@ -235,6 +237,25 @@ def letters_command(round_id: int, lang: str) -> None:
     finally:
         session.close()
     click.echo(f"Written: {path}")
+
+
+def _seed_demo_selection(session, registry, seed_value: int) -> tuple[int, int]:
+    """209 synthetic providers and one demo round, unless the database already has providers or rounds."""
+    from sqlalchemy import func, select
+
+    from .models import Provider, SelectionRound, User
+    from .services.providers import provider_instrument, seed_synthetic_providers
+    from .services.selection import create_round
+
+    instrument = provider_instrument(registry)
+    if not session.scalar(select(func.count(Provider.id))):
+        seed_synthetic_providers(session, instrument, 209, seed_value)
+    if not session.scalar(select(func.count(SelectionRound.id))):
+        staff = session.scalar(select(User).where(User.email == "staff@demo.example"))
+        create_round(session, registry, staff, "Ronda de demostración (datos sintéticos)",
+                     {"knockouts": [f.id for f in instrument.eligibility], "rule": "quota", "default_quota": 10,
+                      "draws": 1000, "seed": seed_value})
+    return session.scalar(select(func.count(Provider.id))), session.scalar(select(func.count(SelectionRound.id)))
 
 
 translate_cli = AppGroup("translate", help="Interface translations (pybabel wrapped).")

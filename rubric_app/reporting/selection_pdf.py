@@ -46,7 +46,7 @@ def _styles() -> dict[str, ParagraphStyle]:
         "title": ParagraphStyle("title", parent=body, fontName=FONT_BOLD, fontSize=19, leading=24, spaceAfter=8),
         "h1": ParagraphStyle("h1", parent=body, fontName=FONT_BOLD, fontSize=14, leading=18, spaceBefore=6, spaceAfter=6),
         "h2": ParagraphStyle("h2", parent=body, fontName=FONT_BOLD, fontSize=11, leading=14, spaceBefore=8, spaceAfter=4),
-        "letter": ParagraphStyle("letter", parent=body, fontSize=10.5, leading=15, spaceAfter=6),
+        "letter": ParagraphStyle("letter", parent=body, fontSize=10, leading=13.5, spaceAfter=4.5),
     }
 
 
@@ -241,7 +241,7 @@ def _letter(info: LetterInfo, lang: str, output) -> None:
     place = ", ".join(x for x in (p.get("city"), country_name(p["country"], lang)) if x)
     story = [
         _p(_("International Labour Organization — Lazos project"), st["small"]),
-        Spacer(1, 8 * mm),
+        Spacer(1, 5 * mm),
         _p(format_date(info.letter_date, format="long", locale=lang), st["letter"]),
         Spacer(1, 4 * mm),
         _p(p["name"], st["h2"]),
@@ -265,15 +265,15 @@ def _letter(info: LetterInfo, lang: str, output) -> None:
         Spacer(1, 4 * mm),
         _p(_("The ILO Lazos project will provide the methodology, the training of facilitators and technical follow-up during the transfer."),
            st["letter"]),
-        Spacer(1, 14 * mm),
+        Spacer(1, 10 * mm),
     ]
-    sig = [[_p(_("For the institution"), st["body"]), _p(_("For the ILO Lazos project"), st["body"])],
-           [Spacer(1, 18 * mm), Spacer(1, 18 * mm)],
-           [_p(_("Signature"), st["small"]), _p(_("Signature"), st["small"])],
-           [_p(_("Name and position") + ":", st["small"]), _p(_("Name and position") + ":", st["small"])],
-           [_p(_("Date") + ":", st["small"]), _p(_("Date") + ":", st["small"])]]
-    table = Table(sig, colWidths=[80 * mm, 80 * mm])
-    table.setStyle(TableStyle([("LINEABOVE", (0, 2), (0, 2), 0.6, colors.black), ("LINEABOVE", (1, 2), (1, 2), 0.6, colors.black),
+    sig = [[_p(_("For the institution"), st["body"]), "", _p(_("For the ILO Lazos project"), st["body"])],
+           [Spacer(1, 16 * mm), "", Spacer(1, 16 * mm)],
+           [_p(_("Signature"), st["small"]), "", _p(_("Signature"), st["small"])],
+           [_p(_("Name and position") + ":", st["small"]), "", _p(_("Name and position") + ":", st["small"])],
+           [_p(_("Date") + ":", st["small"]), "", _p(_("Date") + ":", st["small"])]]
+    table = Table(sig, colWidths=[72 * mm, 16 * mm, 72 * mm])
+    table.setStyle(TableStyle([("LINEABOVE", (0, 2), (0, 2), 0.6, colors.black), ("LINEABOVE", (2, 2), (2, 2), 0.6, colors.black),
                                ("VALIGN", (0, 0), (-1, -1), "TOP")]))
     story.append(KeepTogether([table]))
     doc = SimpleDocTemplate(output, pagesize=A4, leftMargin=25 * mm, rightMargin=25 * mm, topMargin=22 * mm, bottomMargin=20 * mm,

@@ -1,6 +1,8 @@
 """Blueprints, request-wide helpers and error pages."""
 from __future__ import annotations
 
+from decimal import Decimal
+from fractions import Fraction
 from functools import wraps
 
 from flask import Flask, abort, current_app, jsonify, render_template, request
@@ -94,8 +96,12 @@ def register_blueprints(app: Flask) -> None:
         from .. import i18n
 
         def number(value, places: int = 2):
-            if value is None:
+            if value is None or value == "":
                 return "—"
+            if isinstance(value, Fraction):
+                value = Decimal(value.numerator) / Decimal(value.denominator)
+            elif isinstance(value, str):
+                value = Decimal(value)
             fmt = "#,##0." + "0" * places if places else "#,##0"
             return format_decimal(value, format=fmt)
 
