@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..domain.instruments import ProviderInstrument, Registry
-from ..domain.selection import ProviderInput, RoundResult, RoundSettings, run_round, validate_settings
+from ..domain.selection import ProviderInput, RoundResult, RoundSettings, SelectionError, run_round, validate_settings
 from ..models import ROUND_FROZEN, ROUND_OPEN, AuditEntry, Provider, SelectionOverride, SelectionRound, User, utcnow
 from . import N_, Conflict, Invalid, NotFound
 from .providers import provider_instrument, require_staff
@@ -116,8 +116,12 @@ def _snapshot(providers: list[Provider]) -> list[dict]:
              "synthetic": p.synthetic} for p in providers]
 
 
-def _inputs(snapshot: list[dict]) -> list[ProviderInput]:
-    return [ProviderInput(p["code"], p["country"], p["item_scores"], p["facts"]) for p in snapshot]
+def _inputs(instrument: ProviderInstrument, snapshot: list[dict]) -> list[ProviderInput]:
+    """Domain inputs, keeping only the items and facts this instrument knows."""
+    items = {item.id for item in instrument.items}
+    facts = {fact.id for fact in instrument.eligibility}
+    return [ProviderInput(p["code"], p["country"].upper(), {k: v for k, v in (p["item_scores"] or {}).items() if k in items},
+                          {k: bool(v) for k, v in (p["facts"] or {}).items() if k in facts}) for p in snapshot]
 
 
 def results_json(result: RoundResult) -> list[dict]:
@@ -146,7 +150,10 @@ def compute(registry: Registry, rnd: SelectionRound) -> list[dict]:
     """Run the round's settings on its stored inputs (pure: writes nothing)."""
     instrument = round_instrument(registry, rnd)
     settings = parse_settings(instrument, rnd.settings)
-    return results_json(run_round(instrument, _inputs(rnd.inputs), settings))
+    try:
+        return results_json(run_round(instrument, _inputs(instrument, rnd.inputs), settings))
+    except SelectionError as exc:
+        raise Invalid(N_("Some providers' data cannot be used in a round."), [{"field": "providers", "message": str(exc)}]) from exc
 
 
 def round_instrument(registry: Registry, rnd: SelectionRound) -> ProviderInstrument:
