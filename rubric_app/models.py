@@ -28,7 +28,7 @@ class Base(DeclarativeBase):
 ROLES = ("member", "reviewer", "staff", "admin")
 INSTITUTION_TYPES = ("national_service", "training_centre", "technical_institute", "university", "ngo", "other")
 SECTORS = ("public", "private")
-DRAFT, SUBMITTED = "draft", "submitted"
+DRAFT, SUBMITTED, VALIDATED = "draft", "submitted", "validated"
 PLAN_STATUSES = ("todo", "in_progress", "done")
 
 
@@ -123,9 +123,18 @@ class Assessment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: dimension id -> self-assessed score ("2.67") and "index"; written when submitted
+    self_scores: Mapped[dict | None] = mapped_column(JSON)
+    #: the same for the reviewer-validated levels; written when validated
+    validated_scores: Mapped[dict | None] = mapped_column(JSON)
+    #: dimension id -> [[self level, validated level], ...]; written when validated (agreement statistics)
+    level_pairs: Mapped[dict | None] = mapped_column(JSON)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     institution: Mapped[Institution] = relationship(lazy="joined")
     answers: Mapped[list["Answer"]] = relationship(back_populates="assessment", cascade="all, delete-orphan")
+    events: Mapped[list["ReviewEvent"]] = relationship(cascade="all, delete-orphan", order_by="ReviewEvent.id")
     plan_items: Mapped[list["PlanEdit"]] = relationship(cascade="all, delete-orphan")
 
 
@@ -143,11 +152,29 @@ class Answer(Base):
     evidence: Mapped[str] = mapped_column(Text, default="")
     #: level set by a reviewer (None until reviewed)
     validated_level: Mapped[int | None] = mapped_column(Integer)
+    #: the reviewer's comment (required where the validated level differs)
+    review_comment: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     assessment: Mapped[Assessment] = relationship(back_populates="answers")
 
     __table_args__ = (UniqueConstraint("assessment_id", "criterion_id", name="uq_answer_criterion"),)
+
+
+class ReviewEvent(Base):
+    """One step of an assessment's review history: submitted, validated, returned (with comments)."""
+
+    __tablename__ = "review_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: "submitted", "validated" or "returned"
+    action: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    user: Mapped["User"] = relationship()
 
 
 class PlanEdit(Base):

@@ -1,8 +1,9 @@
 """The self-assessment report and improvement plan as a PDF (reportlab platypus)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Mapping
 from xml.sax.saxutils import escape
 
@@ -28,7 +29,7 @@ from reportlab.platypus import (
 from ..domain.instruments import Rubric
 from ..domain.planning import PlanItem
 from ..domain.scoring import INSUFFICIENT, CriterionAnswer, RubricScores
-from .charts import FONT, FONT_BOLD, assessment_radar, register_fonts
+from .charts import CURRENT_COLOUR, FONT, FONT_BOLD, GREY, TARGET_COLOUR, assessment_radar, grouped_bars_drawing, register_fonts
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,14 @@ class ReportInput:
     scores: RubricScores
     plan: list[PlanItem]
     plan_notes: Mapping[str, PlanNote]
+    #: the reviewer-validated scores (when validated)
+    validated: RubricScores | None = None
+    #: criterion id -> (validated level or None, reviewer's comment)
+    review: Mapping[str, tuple[int | None, str]] = field(default_factory=dict)
+    #: dimension id -> (country median, region median); None where suppressed
+    benchmark: Mapping[str, tuple[Decimal | None, Decimal | None]] = field(default_factory=dict)
+    #: (previous round number, its scores by dimension id and "index")
+    previous: tuple[int, Mapping[str, Decimal | None]] | None = None
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -145,6 +154,50 @@ def _build(data: ReportInput, lang: str, output) -> None:
     else:
         story.append(_p(_("The overall inclusion index is not published: it needs a score in all six dimensions."), st["body"]))
 
+    if data.validated is not None:
+        story.append(_p(_("Validated by the reviewer"), st["h2"]))
+        rows = [[_p(_("Dimension"), st["cell"]), _p(_("Self-assessed"), st["cell"]), _p(_("Validated"), st["cell"])]]
+        for dim in rubric.dimensions:
+            rows.append([_p(dim.name(lang), st["cell"]), _p(_num(data.scores.dimensions[dim.id].score, lang), st["cell"]),
+                         _p(_num(data.validated.dimensions[dim.id].score, lang), st["cell"])])
+        rows.append([_p(_("Overall inclusion index"), st["cell"]), _p(_num(data.scores.index, lang, 1), st["cell"]),
+                     _p(_num(data.validated.index, lang, 1), st["cell"])])
+        table = Table(rows, colWidths=[90 * mm, 40 * mm, 40 * mm])
+        table.setStyle(grid)
+        story.append(table)
+
+    if data.benchmark:
+        story += [PageBreak(), _p(_("Where the institution stands"), st["h1"])]
+        rows = [[_p(h, st["cell"]) for h in (_("Dimension"), _("This institution"), _("Country median"), _("Region median"))]]
+        for dim in rubric.dimensions:
+            country, region = data.benchmark.get(dim.id, (None, None))
+            rows.append([_p(dim.name(lang), st["cell"]), _p(_num(data.scores.dimensions[dim.id].score, lang), st["cell"]),
+                         _p(_num(country, lang) if country is not None else _("fewer than 3"), st["cell"]),
+                         _p(_num(region, lang) if region is not None else _("fewer than 3"), st["cell"])])
+        table = Table(rows, colWidths=[76 * mm, 30 * mm, 32 * mm, 32 * mm])
+        table.setStyle(grid)
+        story.append(table)
+        story.append(Spacer(1, 3 * mm))
+        story.append(grouped_bars_drawing([d.name(lang) for d in rubric.dimensions], [
+            (_("This institution"), [data.scores.dimensions[d.id].score for d in rubric.dimensions], CURRENT_COLOUR),
+            (_("Country median"), [data.benchmark.get(d.id, (None, None))[0] for d in rubric.dimensions], TARGET_COLOUR),
+            (_("Region median"), [data.benchmark.get(d.id, (None, None))[1] for d in rubric.dimensions], GREY)], lang=lang))
+    if data.previous is not None:
+        number_before, before = data.previous
+        story.append(_p(_("Change since round %(n)s", n=number_before), st["h2"]))
+        rows = [[_p(h, st["cell"]) for h in (_("Dimension"), _("Round %(n)s", n=number_before), _("Round %(n)s", n=data.round_number), _("Change"))]]
+        for dim in rubric.dimensions:
+            now, then = data.scores.dimensions[dim.id].score, before.get(dim.id)
+            delta = (now - then) if now is not None and then is not None else None
+            rows.append([_p(dim.name(lang), st["cell"]), _p(_num(then, lang), st["cell"]), _p(_num(now, lang), st["cell"]),
+                         _p(("+" if delta is not None and delta > 0 else "") + _num(delta, lang), st["cell"])])
+        table = Table(rows, colWidths=[76 * mm, 30 * mm, 32 * mm, 32 * mm])
+        table.setStyle(grid)
+        story.append(table)
+        story.append(grouped_bars_drawing([d.name(lang) for d in rubric.dimensions], [
+            (_("Round %(n)s", n=number_before), [before.get(d.id) for d in rubric.dimensions], GREY),
+            (_("Round %(n)s", n=data.round_number), [data.scores.dimensions[d.id].score for d in rubric.dimensions], CURRENT_COLOUR)], lang=lang))
+
     # Plan
     story += [PageBreak(), _p(_("Improvement plan"), st["h1"])]
     if not data.plan:
@@ -179,7 +232,9 @@ def _build(data: ReportInput, lang: str, output) -> None:
 
     # Answers
     story += [PageBreak(), _p(_("Answers and evidence"), st["h1"])]
-    rows = [[_p(_("Criterion"), st["cell"]), _p(_("Level"), st["cell"]), _p(_("Evidence or reason"), st["cell"])]]
+    reviewed = bool(data.review)
+    head = [_("Criterion"), _("Level"), _("Evidence or reason")] + ([_("Reviewer")] if reviewed else [])
+    rows = [[_p(h, st["cell"]) for h in head]]
     for crit in rubric.criteria:
         ans = data.answers.get(crit.id)
         if ans is None or not ans.is_answered:
@@ -188,8 +243,13 @@ def _build(data: ReportInput, lang: str, output) -> None:
             level, text = _("Not applicable"), ans.na_reason
         else:
             level, text = f"{ans.level} · {rubric.level_name(ans.level, lang)}", ans.evidence
-        rows.append([_p(crit.title(lang), st["cell"]), _p(level, st["cell"]), _p(text, st["cell"])])
-    table = Table(rows, colWidths=[62 * mm, 30 * mm, 78 * mm], repeatRows=1)
+        row = [_p(crit.title(lang), st["cell"]), _p(level, st["cell"]), _p(text, st["cell"])]
+        if reviewed:
+            validated_level, comment = data.review.get(crit.id, (None, ""))
+            row.append(_p(f"{validated_level if validated_level is not None else '—'} {comment}".strip(), st["cell"]))
+        rows.append(row)
+    widths = [52 * mm, 26 * mm, 52 * mm, 40 * mm] if reviewed else [62 * mm, 30 * mm, 78 * mm]
+    table = Table(rows, colWidths=widths, repeatRows=1)
     table.setStyle(grid)
     story.append(table)
 

@@ -24,6 +24,7 @@ FONT, FONT_BOLD = "Vera", "VeraBd"
 CURRENT_COLOUR = colors.HexColor("#1f5fa8")
 TARGET_COLOUR = colors.HexColor("#d9822b")
 GRID_COLOUR = colors.HexColor("#b8c2cc")
+GREY = colors.HexColor("#9aa8b6")
 
 
 def register_fonts() -> None:
@@ -117,6 +118,13 @@ def assessment_radar(rubric: Rubric, answers: Mapping[str, CriterionAnswer], lan
                          [(labels[0], current, CURRENT_COLOUR), (labels[1], target, TARGET_COLOUR)], size=size)
 
 
+def _fmt(value: float, places: int, lang: str) -> str:
+    """A number for chart labels, formatted for the language (2,67 in es and pt; 2.67 in en)."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, format="#,##0." + "0" * places if places else "#,##0", locale=lang)
+
+
 def _as_float(value: Decimal | None) -> float | None:
     return float(value) if value is not None else None
 
@@ -162,7 +170,7 @@ def provider_profile_svg(instrument, scores, medians, lang: str, labels: tuple[s
 
 
 def bar_drawing(rows: Sequence[tuple[str, float, bool]], *, width: float = 460, bar_height: float = 11, maximum: float = 100,
-                legend: tuple[str, str] | None = None) -> Drawing:
+                legend: tuple[str, str] | None = None, lang: str = "en") -> Drawing:
     """Horizontal bars (label, value, highlighted); highlighted bars take the main colour."""
     register_fonts()
     label_width = 150
@@ -180,7 +188,7 @@ def bar_drawing(rows: Sequence[tuple[str, float, bool]], *, width: float = 460, 
         drawing.add(String(label_width - 4, y + 2.5, text, fontName=FONT, fontSize=7, textAnchor="end", fillColor=colors.HexColor("#1d2733")))
         colour = CURRENT_COLOUR if highlight else colors.HexColor("#aab7c4")
         drawing.add(Rect(label_width, y, max(0.5, plot * value / maximum), bar_height, fillColor=colour, strokeColor=None))
-        drawing.add(String(label_width + plot * value / maximum + 3, y + 2.5, f"{value:.1f}", fontName=FONT, fontSize=6.5,
+        drawing.add(String(label_width + plot * value / maximum + 3, y + 2.5, _fmt(value, 1, lang), fontName=FONT, fontSize=6.5,
                            fillColor=colors.HexColor("#1d2733")))
     if legend:
         drawing.add(Rect(label_width, height - 10, 9, 7, fillColor=CURRENT_COLOUR, strokeColor=None))
@@ -188,4 +196,123 @@ def bar_drawing(rows: Sequence[tuple[str, float, bool]], *, width: float = 460, 
         offset = label_width + 24 + pdfmetrics.stringWidth(legend[0], FONT, 7)
         drawing.add(Rect(offset, height - 10, 9, 7, fillColor=colors.HexColor("#aab7c4"), strokeColor=None))
         drawing.add(String(offset + 12, height - 9, legend[1], fontName=FONT, fontSize=7))
+    return drawing
+
+
+def _heat_colour(value: float, low: float = 1, high: float = 5) -> colors.Color:
+    """Light to dark blue as the median rises from ``low`` to ``high``."""
+    t = max(0.0, min(1.0, (value - low) / (high - low)))
+    start, end = (0.93, 0.95, 0.98), (0.09, 0.30, 0.60)
+    return colors.Color(*(a + (b - a) * t for a, b in zip(start, end)))
+
+
+def heatmap_drawing(rows: Sequence[str], columns: Sequence[str], values: dict[tuple[str, str], float | None],
+                    *, suppressed_label: str = "<3", cell: float = 46, lang: str = "en") -> Drawing:
+    """A rows × columns grid of medians (1..5); None cells are shown as suppressed."""
+    register_fonts()
+    label_width, header = 120, 58
+    width = label_width + cell * len(columns) + 4
+    height = header + cell * 0.62 * len(rows) + 4
+    drawing = Drawing(width, height)
+    row_height = cell * 0.62
+    for j, column in enumerate(columns):
+        x = label_width + j * cell + cell / 2
+        for k, line in enumerate(_wrap(column, 12)[:3]):
+            drawing.add(String(x, height - 12 - k * 9, line, fontName=FONT, fontSize=7, textAnchor="middle"))
+    for i, row in enumerate(rows):
+        y = height - header - (i + 1) * row_height
+        drawing.add(String(label_width - 6, y + row_height / 2 - 3, row, fontName=FONT, fontSize=8, textAnchor="end"))
+        for j, column in enumerate(columns):
+            value = values.get((row, column))
+            x = label_width + j * cell
+            fill = _heat_colour(value) if value is not None else colors.HexColor("#f1f3f5")
+            drawing.add(Rect(x + 1, y + 1, cell - 2, row_height - 2, fillColor=fill, strokeColor=colors.white))
+            text = _fmt(value, 2, lang) if value is not None else suppressed_label
+            ink = colors.white if value is not None and value >= 3.2 else colors.HexColor("#1d2733")
+            drawing.add(String(x + cell / 2, y + row_height / 2 - 3, text, fontName=FONT, fontSize=8, textAnchor="middle", fillColor=ink))
+    return drawing
+
+
+def boxes_drawing(rows: Sequence[tuple[str, float | None, float | None, float | None, int]], *, low: float = 1, high: float = 5,
+                  width: float = 420, suppressed_label: str = "<3") -> Drawing:
+    """One horizontal box (q1, median, q3) per row (label, q1, median, q3, n) on the scale low..high."""
+    register_fonts()
+    label_width, row_height = 110, 16
+    height = len(rows) * row_height + 20
+    drawing = Drawing(width, height)
+    plot = width - label_width - 50
+
+    def x_of(value: float) -> float:
+        return label_width + plot * (value - low) / (high - low)
+
+    for tick in range(int(low), int(high) + 1):
+        drawing.add(Line(x_of(tick), 12, x_of(tick), height, strokeColor=GRID_COLOUR, strokeWidth=0.4))
+        drawing.add(String(x_of(tick), 2, str(tick), fontName=FONT, fontSize=7, textAnchor="middle", fillColor=colors.HexColor("#5c6b7a")))
+    for i, (label, q1, median, q3, n) in enumerate(rows):
+        y = height - (i + 1) * row_height
+        drawing.add(String(label_width - 6, y + 3, label, fontName=FONT, fontSize=7.5, textAnchor="end"))
+        if median is None:
+            drawing.add(String(label_width + 4, y + 3, f"{suppressed_label} (n={n})", fontName=FONT, fontSize=7, fillColor=colors.HexColor("#5c6b7a")))
+            continue
+        drawing.add(Rect(x_of(q1), y, max(1.0, x_of(q3) - x_of(q1)), row_height - 5, fillColor=colors.HexColor("#c9d9ee"), strokeColor=CURRENT_COLOUR,
+                         strokeWidth=0.8))
+        drawing.add(Line(x_of(median), y - 1, x_of(median), y + row_height - 4, strokeColor=CURRENT_COLOUR, strokeWidth=2))
+        drawing.add(String(width - 44, y + 3, f"n={n}", fontName=FONT, fontSize=7, fillColor=colors.HexColor("#5c6b7a")))
+    return drawing
+
+
+def histogram_drawing(edges: Sequence[float], counts: Sequence[int], *, width: float = 420, height: float = 130) -> Drawing:
+    """Vertical bars of counts per bin [edges[i], edges[i+1])."""
+    register_fonts()
+    drawing = Drawing(width, height)
+    left, bottom, top = 28, 18, 10
+    plot_w, plot_h = width - left - 8, height - bottom - top
+    peak = max(counts) if counts and max(counts) > 0 else 1
+    bar = plot_w / max(1, len(counts))
+    for k in range(0, 5):
+        y = bottom + plot_h * k / 4
+        drawing.add(Line(left, y, width - 8, y, strokeColor=GRID_COLOUR, strokeWidth=0.4))
+        drawing.add(String(left - 4, y - 3, f"{peak * k / 4:.0f}", fontName=FONT, fontSize=6.5, textAnchor="end", fillColor=colors.HexColor("#5c6b7a")))
+    for i, count in enumerate(counts):
+        h = plot_h * count / peak
+        drawing.add(Rect(left + i * bar + 1, bottom, bar - 2, h, fillColor=CURRENT_COLOUR, strokeColor=None))
+        drawing.add(String(left + i * bar, bottom - 10, f"{edges[i]:g}", fontName=FONT, fontSize=6.5, textAnchor="middle",
+                           fillColor=colors.HexColor("#5c6b7a")))
+    drawing.add(String(left + len(counts) * bar, bottom - 10, f"{edges[-1]:g}", fontName=FONT, fontSize=6.5, textAnchor="middle",
+                       fillColor=colors.HexColor("#5c6b7a")))
+    return drawing
+
+
+def grouped_bars_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], colors.Color]],
+                         *, low: float = 0, high: float = 5, width: float = 460, lang: str = "en") -> Drawing:
+    """Horizontal grouped bars: per label one bar per series (None = no bar), with a legend."""
+    register_fonts()
+    label_width, bar_h = 150, 7
+    group_h = bar_h * len(series) + 6
+    height = 24 + group_h * len(labels) + 14
+    drawing = Drawing(width, height)
+    plot = width - label_width - 40
+
+    def x_of(v: float) -> float:
+        return label_width + plot * (v - low) / (high - low)
+
+    for tick in range(int(low), int(high) + 1):
+        drawing.add(Line(x_of(tick), 12, x_of(tick), height - 22, strokeColor=GRID_COLOUR, strokeWidth=0.4))
+        drawing.add(String(x_of(tick), 3, str(tick), fontName=FONT, fontSize=6.5, textAnchor="middle", fillColor=colors.HexColor("#5c6b7a")))
+    for i, label in enumerate(labels):
+        top = height - 24 - i * group_h
+        lines = _wrap(label, 28)[:2]
+        for k, line in enumerate(lines):
+            drawing.add(String(label_width - 6, top - 8 - k * 8, line, fontName=FONT, fontSize=7, textAnchor="end"))
+        for s, (_name, values, colour) in enumerate(series):
+            v = values[i]
+            y = top - (s + 1) * bar_h
+            if v is not None:
+                drawing.add(Rect(x_of(low), y, max(0.5, x_of(float(v)) - x_of(low)), bar_h - 1, fillColor=colour, strokeColor=None))
+                drawing.add(String(x_of(float(v)) + 3, y + 1, _fmt(float(v), 2, lang), fontName=FONT, fontSize=6, fillColor=colors.HexColor("#1d2733")))
+    x = label_width
+    for name, _values, colour in series:
+        drawing.add(Rect(x, height - 12, 9, 7, fillColor=colour, strokeColor=None))
+        drawing.add(String(x + 12, height - 11, name, fontName=FONT, fontSize=7))
+        x += 24 + pdfmetrics.stringWidth(name, FONT, 7)
     return drawing

@@ -152,7 +152,7 @@ def _round_report(info: RoundInfo, lang: str, output) -> None:
         top = eligible[:25]
         if top:
             story.append(bar_drawing([(f"{r['rank']}. {r['name']}", float(r["total"]), r["selected"]) for r in top],
-                                     legend=(_("Selected"), _("Not selected"))))
+                                     legend=(_("Selected"), _("Not selected")), lang=lang))
         rows = [[_p(h, st["cell"]) for h in (_("Rank"), _("Code"), _("Provider"), _("Total"), "≥50", _("Selected"), _("Frequency"), _("Stability"))]]
         for r in eligible:
             mark = _("yes") if r["selected"] else _("no")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Iterable
 
 from sqlalchemy import func, select
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..domain.instruments import REQUIRED_LANGUAGES, Registry, Rubric
 from ..domain.planning import PlanItem, improvement_plan
 from ..domain.scoring import AnswerError, CriterionAnswer, RubricScores, missing_criteria, score_rubric, validate_answer
-from ..models import DRAFT, PLAN_STATUSES, SUBMITTED, Answer, Assessment, AuditEntry, PlanEdit, User, utcnow
+from ..models import DRAFT, PLAN_STATUSES, SUBMITTED, VALIDATED, Answer, Assessment, AuditEntry, PlanEdit, ReviewEvent, User, utcnow
 from . import N_, Conflict, Forbidden, Invalid, NotFound
 
 #: roles that may read any submitted assessment
@@ -31,7 +32,7 @@ def visible_assessments(session: Session, user: User) -> list[Assessment]:
     if user.role == "member":
         query = query.where(Assessment.institution_id == user.institution_id)
     elif user.role in READER_ROLES:
-        query = query.where(Assessment.status == SUBMITTED)
+        query = query.where(Assessment.status.in_((SUBMITTED, VALIDATED)))
     else:
         return []
     return list(session.scalars(query))
@@ -40,10 +41,11 @@ def visible_assessments(session: Session, user: User) -> list[Assessment]:
 def get_assessment(session: Session, user: User, assessment_id: int, *, edit: bool = False) -> Assessment:
     """One assessment the user may see (or edit); anything else is "not found"."""
     assessment = session.scalar(
-        select(Assessment).options(selectinload(Assessment.answers), selectinload(Assessment.plan_items)).where(Assessment.id == assessment_id)
+        select(Assessment).options(selectinload(Assessment.answers), selectinload(Assessment.plan_items), selectinload(Assessment.events))
+        .where(Assessment.id == assessment_id)
     )
     own = assessment is not None and user.role == "member" and assessment.institution_id == user.institution_id
-    reader = assessment is not None and user.role in READER_ROLES and assessment.status == SUBMITTED
+    reader = assessment is not None and user.role in READER_ROLES and assessment.status in (SUBMITTED, VALIDATED)
     if not (own or (reader and not edit)):
         raise NotFound(N_("Assessment not found."))
     if edit and assessment.status != DRAFT:
@@ -102,12 +104,22 @@ def answer_map(assessment: Assessment, *, validated: bool = False) -> dict[str, 
     """The stored answers as domain answers keyed by criterion id (validated levels if asked)."""
     result = {}
     for row in assessment.answers:
-        level = row.validated_level if validated else row.level
-        if validated and level is None and not row.not_applicable:
+        if validated:
+            if row.validated_level is not None:
+                result[row.criterion_id] = CriterionAnswer(row.criterion_id, row.validated_level, False, "", row.target, row.evidence or "")
+            elif row.not_applicable:
+                result[row.criterion_id] = CriterionAnswer(row.criterion_id, None, True, row.na_reason or "", None, row.evidence or "")
             continue
-        result[row.criterion_id] = CriterionAnswer(row.criterion_id, level, row.not_applicable, row.na_reason or "",
+        result[row.criterion_id] = CriterionAnswer(row.criterion_id, row.level, row.not_applicable, row.na_reason or "",
                                                    row.target, row.evidence or "")
     return result
+
+
+def scores_record(scores: RubricScores) -> dict:
+    """Scores as stored on the assessment (decimal strings, exact) for fast comparison queries."""
+    record = {dim_id: (str(r.score) if r.score is not None else None) for dim_id, r in scores.dimensions.items()}
+    record["index"] = str(scores.index) if scores.index is not None else None
+    return record
 
 
 def parse_answer(raw: dict) -> CriterionAnswer:
@@ -195,6 +207,8 @@ def submit(session: Session, registry: Registry, user: User, assessment: Assessm
         raise Invalid(f"{len(missing)} criteria have no answer yet.", [{"criterion": cid, "message": "no answer"} for cid in missing])
     assessment.status = SUBMITTED
     assessment.submitted_at = utcnow()
+    assessment.self_scores = scores_record(score_rubric(rubric, answer_map(assessment)))
+    assessment.events.append(ReviewEvent(user_id=user.id, action="submitted"))
     session.add(AuditEntry(user_id=user.id, assessment_id=assessment.id, field="status", old=DRAFT, new=SUBMITTED))
     session.commit()
     return assessment
@@ -232,3 +246,15 @@ def update_plan_item(session: Session, registry: Registry, assessment: Assessmen
 
 def count_assessments(session: Session) -> int:
     return session.scalar(select(func.count(Assessment.id))) or 0
+
+
+def previous_scores(session: Session, registry: Registry, assessment: Assessment) -> tuple[Assessment, dict[str, Decimal | None]] | None:
+    """The institution's previous submitted round on the same instrument version and its stored scores."""
+    if assessment.previous_id is None:
+        return None
+    previous = session.get(Assessment, assessment.previous_id)
+    if previous is None or previous.institution_id != assessment.institution_id or previous.status == DRAFT \
+            or previous.instrument_version != assessment.instrument_version:
+        return None
+    stored = previous.self_scores or scores_record(scores(registry, previous))
+    return previous, {k: Decimal(v) if v is not None else None for k, v in stored.items()}

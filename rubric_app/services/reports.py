@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from ..domain.instruments import Registry
 from ..i18n import country_name
 from ..models import Assessment
@@ -14,16 +16,30 @@ from ..reporting.assessment_pdf import PlanNote, ReportInput, build_assessment_p
 from . import assessments as svc
 
 #: bump when the layout changes, so cached PDFs are redrawn
-LAYOUT_VERSION = "1"
+LAYOUT_VERSION = "2"
 
 
-def report_input(registry: Registry, assessment: Assessment, lang: str) -> ReportInput:
+def report_input(registry: Registry, assessment: Assessment, lang: str, session: Session | None = None) -> ReportInput:
     """Gather what the report prints (the service's only database reads for a report)."""
     rubric = svc.rubric_for(registry, assessment)
     inst = assessment.institution
     when = assessment.submitted_at or assessment.updated_at or assessment.created_at
     notes = {e.criterion_id: PlanNote(e.responsible or "", e.due_date, e.status, e.note or "") for e in assessment.plan_items}
+    from .comparison import benchmark
+
+    bench = benchmark(session, registry, assessment) if session is not None else {"country": {}, "region": {}}
+
+    def median(group: str, dim_id: str):
+        cell = bench[group].get(dim_id)
+        return cell.median if cell is not None and not cell.suppressed else None
+
+    previous = svc.previous_scores(session, registry, assessment) if session is not None else None
     return ReportInput(
+        validated=svc.scores(registry, assessment, validated=True) if assessment.status == "validated" else None,
+        review={r.criterion_id: (r.validated_level, r.review_comment or "") for r in assessment.answers
+                if r.validated_level is not None or r.review_comment},
+        benchmark={d.id: (median("country", d.id), median("region", d.id)) for d in rubric.dimensions} if session is not None else {},
+        previous=(previous[0].round_number, previous[1]) if previous else None,
         institution=inst.name,
         country=country_name(inst.country, lang),
         city=inst.city or "",
@@ -46,13 +62,22 @@ def _fingerprint(data: ReportInput, lang: str) -> str:
         "head": [data.institution, data.country, data.city, data.round_number, data.status, data.report_date.isoformat()],
         "answers": sorted((a.criterion_id, a.level, a.not_applicable, a.na_reason, a.target, a.evidence) for a in data.answers.values()),
         "notes": sorted((k, n.responsible, n.due_date.isoformat() if n.due_date else None, n.status, n.note) for k, n in data.plan_notes.items()),
+        "review": sorted((k, v[0], v[1]) for k, v in data.review.items()),
+        "validated": str(data.validated.index) if data.validated is not None else None,
+        "benchmark": sorted((k, str(v[0]), str(v[1])) for k, v in data.benchmark.items()),
+        "previous": [data.previous[0], sorted((k, str(v)) for k, v in data.previous[1].items())] if data.previous else None,
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def assessment_report(registry: Registry, assessment: Assessment, lang: str, reports_dir: str | os.PathLike) -> Path:
-    """The report's path, drawing it only when no file for the same content exists."""
-    data = report_input(registry, assessment, lang)
+def assessment_report(registry: Registry, assessment: Assessment, lang: str, reports_dir: str | os.PathLike,
+                      session: Session | None = None) -> Path:
+    """The report's path, drawing it only when no file for the same content exists.
+
+    With a ``session`` the report also shows the country and region medians and the change since
+    the previous round.
+    """
+    data = report_input(registry, assessment, lang, session)
     folder = Path(reports_dir)
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"assessment-{assessment.id}-{lang}-"
@@ -70,4 +95,26 @@ def assessment_report(registry: Registry, assessment: Assessment, lang: str, rep
     for old in folder.glob(f"{stem}*.pdf"):
         if old != path:
             old.unlink(missing_ok=True)
+    return path
+
+
+def comparison_report(result, lang: str, reports_dir: str | os.PathLike) -> Path:
+    """The comparison PDF for what the filters select (cached by content)."""
+    from ..reporting.comparison_pdf import build_comparison_pdf
+    from .comparison import comparison_json
+
+    key = hashlib.sha256(json.dumps([LAYOUT_VERSION, lang, comparison_json(result)], sort_keys=True, default=str).encode()).hexdigest()[:20]
+    folder = Path(reports_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"comparison-{lang}-{key}.pdf"
+    if path.exists():
+        return path
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            build_comparison_pdf(result, lang, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path

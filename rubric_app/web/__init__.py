@@ -56,13 +56,15 @@ def _error(status: int, message: str, details: list | None = None):
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import api, assess, auth, main, providers
+    from . import api, assess, auth, compare, main, providers, review
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(assess.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(providers.bp)
+    app.register_blueprint(review.bp)
+    app.register_blueprint(compare.bp)
 
     login_manager.login_view = "auth.login"
     login_manager.request_loader(api.load_user_from_token)

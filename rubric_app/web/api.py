@@ -12,7 +12,9 @@ from ..extensions import csrf, db
 from ..i18n import LANGUAGES
 from ..services import Invalid, accounts, provider_io
 from ..services import providers as prov
+from ..services import comparison as cmp
 from ..services import selection as sel
+from ..domain.comparison import MixedVersions
 from ..services import assessments as svc
 from ..services.reports import assessment_report
 from . import registry
@@ -262,7 +264,7 @@ def submit_assessment(assessment_id: int):
 def report(assessment_id: int):
     assessment = svc.get_assessment(db.session, current_user, assessment_id)
     lang = _lang_arg() or assessment.language
-    path = assessment_report(registry(), assessment, lang, current_app.config["REPORTS_DIR"])
+    path = assessment_report(registry(), assessment, lang, current_app.config["REPORTS_DIR"], db.session)
     return send_file(path, mimetype="application/pdf", download_name=f"plan-{assessment.id}-{lang}.pdf")
 
 
@@ -356,3 +358,18 @@ def create_round():
 @staff_only
 def get_round(round_id: int):
     return jsonify(round_json(sel.get_round(db.session, current_user, round_id)))
+
+
+# --------------------------------------------------------------------------- comparison (reviewers, staff, admins)
+
+
+@bp.get("/comparison")
+def comparison():
+    if current_user.role not in cmp.COMPARE_ROLES:
+        return _error(403, "Only reviewers, project staff and administrators can compare institutions.")
+    filters = cmp.parse_filters(request.args)
+    try:
+        result = cmp.compare(db.session, registry(), current_user, filters)
+    except MixedVersions as exc:
+        return _error(422, str(exc), [{"field": "version", "versions": [f"{i} {v}" for i, v in exc.versions]}])
+    return jsonify(cmp.comparison_json(result))

@@ -7,8 +7,8 @@ from flask_login import current_user, login_required
 
 from ..domain.scoring import CriterionAnswer, missing_criteria, progress
 from ..extensions import db
-from ..i18n import LANGUAGES
-from ..models import DRAFT
+from ..i18n import LANGUAGES, current_language
+from ..models import DRAFT, VALIDATED
 from ..reporting.charts import radar_svg
 from ..services import Invalid
 from ..services import assessments as svc
@@ -191,9 +191,46 @@ def results(assessment_id: int):
                                                 data={"responsible": edit.responsible, "due_date": edit.due_date,
                                                       "status": edit.status, "note": edit.note} if edit else None)
     chart = radar_svg(rubric, answers, lang=lang)
+    context = results_context(assessment, rubric, scores, lang)
     return render_template("assess/results.html", assessment=assessment, rubric=rubric, scores=scores, plan=plan, edits=edits,
                            forms=forms, chart=chart, lang=lang, answers=answers,
-                           can_edit_plan=current_user.role == "member")
+                           can_edit_plan=current_user.role == "member", **context)
+
+
+def results_context(assessment, rubric, scores, lang: str) -> dict:
+    """Reviewer levels, benchmark against country and region, and change since the previous round."""
+    from ..reporting.charts import CURRENT_COLOUR, GREY, TARGET_COLOUR, grouped_bars_drawing, to_svg
+    from ..services.comparison import benchmark
+
+    validated = svc.scores(registry(), assessment, validated=True) if assessment.status == VALIDATED else None
+    reviewed = {row.criterion_id: row for row in assessment.answers if row.validated_level is not None or row.review_comment}
+    bench = benchmark(db.session, registry(), assessment)
+    previous = svc.previous_scores(db.session, registry(), assessment)
+    names = [d.name(lang) for d in rubric.dimensions]
+    own = [scores.dimensions[d.id].score for d in rubric.dimensions]
+
+    def median(group: str, dim_id: str):
+        cell = bench[group].get(dim_id)
+        return cell.median if cell is not None and not cell.suppressed else None
+
+    bench_chart = to_svg(grouped_bars_drawing(names, [
+        (_("This institution"), own, CURRENT_COLOUR),
+        (_("Country median"), [median("country", d.id) for d in rubric.dimensions], TARGET_COLOUR),
+        (_("Region median"), [median("region", d.id) for d in rubric.dimensions], GREY),
+    ], lang=current_language()), _("Dimension scores against the country and region medians"))
+    change_chart = None
+    change = None
+    if previous is not None:
+        from ..domain.comparison import change_since
+
+        change = change_since(previous[1], {**{d: r.score for d, r in scores.dimensions.items()}, "index": scores.index})
+        change_chart = to_svg(grouped_bars_drawing(names, [
+            (_("Round %(n)s", n=previous[0].round_number), [previous[1].get(d.id) for d in rubric.dimensions], GREY),
+            (_("Round %(n)s", n=assessment.round_number), own, CURRENT_COLOUR),
+        ], lang=current_language()), _("Change since the previous round"))
+    return {"validated": validated, "reviewed": reviewed, "bench": bench, "bench_chart": bench_chart, "previous": previous,
+            "change": change, "change_chart": change_chart,
+            "returned": [e for e in assessment.events if e.action == "returned"]}
 
 
 @bp.post("/<int:assessment_id>/plan/<criterion_id>")
@@ -215,6 +252,6 @@ def plan_item(assessment_id: int, criterion_id: str):
 def report(assessment_id: int):
     assessment = svc.get_assessment(db.session, current_user, assessment_id)
     lang = request.args.get("lang") if request.args.get("lang") in LANGUAGES else assessment.language
-    path = assessment_report(registry(), assessment, lang, current_app.config["REPORTS_DIR"])
+    path = assessment_report(registry(), assessment, lang, current_app.config["REPORTS_DIR"], db.session)
     filename = f"plan-{assessment.id}-{lang}.pdf"
     return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=filename)

@@ -166,6 +166,25 @@ def openapi_document() -> dict:
                 "summary": "A round's inputs and results per provider (staff)",
                 "parameters": [{"name": "round_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                 "responses": {"200": {"description": "The round", **_json("Round")}, **_error_responses(401, 403, 404)}}},
+            "/comparison": {"get": {
+                "summary": "Aggregates per country and dimension (reviewers, staff, admins); cells under 3 institutions suppressed",
+                "parameters": [
+                    {"name": "instrument", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {"name": "version", "in": "query", "required": False, "schema": {"type": "string"},
+                     "description": "one version; several (or none while several exist) is refused as mixing versions"},
+                    {"name": "countries", "in": "query", "required": False, "schema": {"type": "string"}, "description": "e.g. AR,CO"},
+                    {"name": "basis", "in": "query", "required": False, "schema": {"type": "string", "enum": ["self", "validated"]}},
+                    {"name": "type", "in": "query", "required": False, "schema": {"type": "string"}},
+                    {"name": "sector", "in": "query", "required": False, "schema": {"type": "string", "enum": ["public", "private"]}},
+                    {"name": "round", "in": "query", "required": False, "schema": {"type": "integer"}},
+                    {"name": "date_from", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}},
+                    {"name": "date_to", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}}],
+                "responses": {"200": {"description": "Aggregates", "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "instrument": {"type": "object"}, "min_cell": {"type": "integer"}, "institutions": {"type": "integer"},
+                    "groups": {"type": "object", "description": "country code or ALL -> dimension id or index -> {n, suppressed, median, q1, q3, mean}"},
+                    "agreement": {"type": "array", "items": {"type": "object"}},
+                    "index_histogram": {"type": "object"}}}}}},
+                    **_error_responses(401, 403, 422)}}},
             "/assessments/{assessment_id}/report.pdf": {"get": {
                 "summary": "The report and improvement plan as PDF", "parameters": [id_param, lang_param],
                 "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}}, **_error_responses(401, 404, 422)}}},

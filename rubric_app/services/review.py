@@ -1,0 +1,174 @@
+"""Reviewers validate self-assessments: validated levels with comments, validate or return, audit log."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from ..domain.instruments import LEVELS, Registry
+from ..domain.scoring import score_rubric
+from ..models import DRAFT, SUBMITTED, VALIDATED, Assessment, AuditEntry, Institution, ReviewEvent, User, utcnow
+from . import N_, Conflict, Forbidden, Invalid, NotFound
+from .assessments import answer_map, rubric_for, scores_record
+
+REVIEWER_ROLES = ("reviewer", "admin")
+
+
+def require_reviewer(user: User) -> None:
+    if user is None or user.role not in REVIEWER_ROLES:
+        raise Forbidden(N_("Only reviewers can do this."))
+
+
+def review_queue(session: Session, user: User, *, country: str | None = None, status: str | None = None,
+                 round_number: int | None = None) -> list[Assessment]:
+    """Submitted (and validated) assessments, oldest submission first, filtered."""
+    require_reviewer(user)
+    statuses = (status,) if status in (SUBMITTED, VALIDATED) else (SUBMITTED, VALIDATED)
+    query = select(Assessment).join(Institution).where(Assessment.status.in_(statuses))
+    if country:
+        query = query.where(Institution.country == country.upper())
+    if round_number:
+        query = query.where(Assessment.round_number == round_number)
+    return list(session.scalars(query.order_by(Assessment.status, Assessment.submitted_at, Assessment.id)))
+
+
+def get_for_review(session: Session, user: User, assessment_id: int) -> Assessment:
+    require_reviewer(user)
+    assessment = session.scalar(select(Assessment).options(selectinload(Assessment.answers), selectinload(Assessment.events))
+                                .where(Assessment.id == assessment_id))
+    if assessment is None or assessment.status not in (SUBMITTED, VALIDATED):
+        raise NotFound(N_("Assessment not found."))
+    return assessment
+
+
+@dataclass(frozen=True)
+class ReviewEntry:
+    criterion_id: str
+    #: validated level 1..5; None keeps "not applicable" (only for criteria answered not applicable)
+    level: int | None
+    comment: str = ""
+
+
+def save_review(session: Session, registry: Registry, user: User, assessment: Assessment, entries: list[ReviewEntry]) -> Assessment:
+    """Set validated levels (all or nothing). A comment is required wherever the validated level differs
+    from the self-assessed one; every change is written to the audit log."""
+    require_reviewer(user)
+    if assessment.status != SUBMITTED:
+        raise Conflict(N_("Only a submitted assessment can be reviewed; this one is already validated."))
+    rubric = rubric_for(registry, assessment)
+    rows = {row.criterion_id: row for row in assessment.answers}
+    problems = []
+    for entry in entries:
+        row = rows.get(entry.criterion_id)
+        if row is None or not rubric.has_criterion(entry.criterion_id):
+            problems.append({"criterion": entry.criterion_id, "field": "criterion", "message": "unknown criterion"})
+            continue
+        if entry.level is not None and entry.level not in LEVELS:
+            problems.append({"criterion": entry.criterion_id, "field": "level", "message": "level must be between 1 and 5"})
+        elif entry.level is None and not row.not_applicable:
+            problems.append({"criterion": entry.criterion_id, "field": "level", "message": "choose a validated level"})
+        differs = entry.level != row.level
+        if differs and not entry.comment.strip():
+            problems.append({"criterion": entry.criterion_id, "field": "comment",
+                             "message": "a comment is required where the validated level differs from the self-assessed one"})
+        if len(entry.comment) > 5000:
+            problems.append({"criterion": entry.criterion_id, "field": "comment", "message": "comment too long"})
+    if problems:
+        raise Invalid(N_("The review was not saved: check the criteria marked."), problems)
+    for entry in entries:
+        row = rows[entry.criterion_id]
+        old = _level_text(row.validated_level)
+        new = _level_text(entry.level)
+        if old != new:
+            session.add(AuditEntry(user_id=user.id, assessment_id=assessment.id, criterion_id=row.criterion_id,
+                                   field="validated_level", old=old, new=new, comment=entry.comment.strip()))
+        row.validated_level = entry.level
+        row.review_comment = entry.comment.strip()
+    session.commit()
+    return assessment
+
+
+def _level_text(level: int | None) -> str | None:
+    return str(level) if level is not None else None
+
+
+def validate(session: Session, registry: Registry, user: User, assessment: Assessment, comment: str = "") -> Assessment:
+    """Mark the assessment validated: every criterion answered with a level needs a validated level."""
+    require_reviewer(user)
+    if assessment.status != SUBMITTED:
+        raise Conflict(N_("Only a submitted assessment can be validated."))
+    rubric = rubric_for(registry, assessment)
+    missing = [row.criterion_id for row in assessment.answers if row.level is not None and row.validated_level is None]
+    if missing:
+        raise Invalid(N_("Some criteria have no validated level yet."), [{"criterion": c, "field": "level", "message": "no validated level"}
+                                                                         for c in missing])
+    assessment.validated_scores = scores_record(score_rubric(rubric, answer_map(assessment, validated=True)))
+    pairs: dict[str, list[list[int]]] = {}
+    for row in assessment.answers:
+        if row.level is not None and row.validated_level is not None:
+            pairs.setdefault(rubric.criterion(row.criterion_id).dimension_id, []).append([row.level, row.validated_level])
+    assessment.level_pairs = pairs
+    assessment.status, assessment.reviewed_by_id, assessment.reviewed_at = VALIDATED, user.id, utcnow()
+    assessment.events.append(ReviewEvent(user_id=user.id, action="validated", comment=(comment or "").strip()))
+    session.add(AuditEntry(user_id=user.id, assessment_id=assessment.id, field="status", old=SUBMITTED, new=VALIDATED, comment=comment or ""))
+    session.commit()
+    return assessment
+
+
+def return_to_institution(session: Session, user: User, assessment: Assessment, comment: str) -> Assessment:
+    """Reopen the assessment as a draft with the reviewer's comments; its history is kept."""
+    require_reviewer(user)
+    comment = (comment or "").strip()
+    if not comment:
+        raise Invalid(N_("Say what the institution should revise: a comment is required."), [{"field": "comment"}])
+    if assessment.status != SUBMITTED:
+        raise Conflict(N_("Only a submitted assessment can be returned."))
+    assessment.status = DRAFT
+    assessment.validated_scores = None
+    assessment.level_pairs = None
+    assessment.events.append(ReviewEvent(user_id=user.id, action="returned", comment=comment))
+    session.add(AuditEntry(user_id=user.id, assessment_id=assessment.id, field="status", old=SUBMITTED, new=DRAFT, comment=comment))
+    session.commit()
+    return assessment
+
+
+def audit_entries(session: Session, user: User, *, assessment_id: int | None = None, since: datetime | None = None,
+                  limit: int | None = 500) -> list[tuple[AuditEntry, str | None, str | None]]:
+    """Audit log rows (newest first) with the author's e-mail and the institution name."""
+    require_reviewer(user)
+    query = (select(AuditEntry, User.email, Institution.name)
+             .outerjoin(User, User.id == AuditEntry.user_id)
+             .outerjoin(Assessment, Assessment.id == AuditEntry.assessment_id)
+             .outerjoin(Institution, Institution.id == Assessment.institution_id)
+             .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()))
+    if assessment_id:
+        query = query.where(AuditEntry.assessment_id == assessment_id)
+    if since:
+        query = query.where(AuditEntry.at >= since)
+    if limit:
+        query = query.limit(limit)
+    return [(entry, email, institution) for entry, email, institution in session.execute(query)]
+
+
+AUDIT_COLUMNS = ("at", "user", "institution", "assessment", "criterion", "subject", "field", "old", "new", "comment")
+
+
+def audit_csv(rows: list[tuple[AuditEntry, str | None, str | None]]) -> bytes:
+    """The audit rows as CSV (UTF-8 with BOM; cells that could be formulas are prefixed with ')."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(AUDIT_COLUMNS)
+    for entry, email, institution in rows:
+        values = [entry.at.isoformat(), email or "", institution or "", entry.assessment_id or "", entry.criterion_id or "",
+                  entry.subject or "", entry.field, entry.old or "", entry.new or "", entry.comment or ""]
+        writer.writerow([_safe_cell(v) for v in values])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def _safe_cell(value) -> str:
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
