@@ -208,6 +208,30 @@ def demo_providers_command(count: int, seed_value: int) -> None:
     click.echo(f"Synthetic providers (fictitious): {created} created, {updated} refreshed (seed {seed_value}).")
 
 
+BULK_COUNTRIES = ("AR", "BO", "BR", "CL", "CO", "CR", "DO", "EC", "ES", "GT", "HN", "MX", "NI", "PA", "PE", "PT", "PY", "SV", "UY", "VE",
+                  "CU", "HT", "JM", "TT", "BZ", "GY", "SR", "BS", "BB", "AD")
+
+
+@demo_cli.command("bulk")
+@click.option("--assessments", "count", default=10_000, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--countries", "n_countries", default=20, show_default=True, type=click.IntRange(1, len(BULK_COUNTRIES)))
+@click.option("--seed", "seed_value", default=2026, show_default=True)
+def demo_bulk_command(count: int, n_countries: int, seed_value: int) -> None:
+    """Fictitious institutions with submitted (some validated) assessments, for benchmarks (labelled synthetic)."""
+    from .extensions import db
+    from .services.bulk import bulk_assessments
+
+    session = db.new_session()
+    try:
+        registry = current_app.extensions["instruments"]
+        rubric = registry.latest("ifp-migrant-inclusion")
+        with click.progressbar(length=count, label=f"{count} synthetic assessments in {n_countries} countries", show_pos=True) as bar:
+            created = bulk_assessments(session, rubric, count, BULK_COUNTRIES[:n_countries], seed_value, progress=bar.update)
+    finally:
+        session.close()
+    click.echo(f"Created {created} synthetic assessments (fictitious institutions, labelled synthetic).")
+
+
 providers_cli = AppGroup("providers", help="SDE providers and selection rounds.")
 
 

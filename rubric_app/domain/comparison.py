@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Iterable, Mapping, Sequence
 
@@ -92,13 +92,30 @@ def _round(value: Fraction, places: int) -> Decimal:
     return Decimal(-whole if value < 0 else whole).scaleb(-places)
 
 
-def _quantile(ordered: Sequence[Fraction], p: Fraction) -> Fraction:
+def _quantile(ordered: Sequence[Fraction | Decimal], p: Fraction) -> Fraction:
     """Inclusive linear interpolation at ``p`` (0..1) over sorted, non-empty data."""
     h = (len(ordered) - 1) * p
     j = h.numerator // h.denominator
     if j + 1 >= len(ordered):
-        return ordered[-1]
-    return ordered[j] + (h - j) * (ordered[j + 1] - ordered[j])
+        return Fraction(ordered[-1])
+    low, high = Fraction(ordered[j]), Fraction(ordered[j + 1])
+    return low + (h - j) * (high - low)
+
+
+def _ordered(values: Iterable[Number | None]) -> tuple[list, Fraction]:
+    """The values sorted, and their exact sum.
+
+    Finite Decimals (what scores are) are sorted and summed as Decimals, which is exact and much
+    faster than Fractions; any other number falls back to exact Fractions.
+    """
+    present = [v for v in values if v is not None]
+    if all(type(v) is Decimal and v.is_finite() for v in present):
+        with localcontext() as ctx:
+            ctx.prec = 60
+            total = sum(present, Decimal(0))
+        return sorted(present), Fraction(total)
+    exact = sorted(_exact(v) for v in present)
+    return exact, sum(exact, Fraction(0))
 
 
 # --------------------------------------------------------------------------- summaries
@@ -134,7 +151,7 @@ def summarize(values: Iterable[Number | None]) -> Summary:
     Everything is computed exactly and rounded half-up to 2 decimals at the end.  Fewer than
     :data:`MIN_CELL` values give a suppressed summary (all statistics None).
     """
-    ordered = sorted(_exact(v) for v in values if v is not None)
+    ordered, total = _ordered(values)
     n = len(ordered)
     if n < MIN_CELL or n == 0:
         return Summary(n, True)
@@ -148,9 +165,9 @@ def summarize(values: Iterable[Number | None]) -> Summary:
         median=r(_quantile(ordered, Fraction(1, 2))),
         q1=r(_quantile(ordered, Fraction(1, 4))),
         q3=r(_quantile(ordered, Fraction(3, 4))),
-        mean=r(sum(ordered, Fraction(0)) / n),
-        minimum=r(ordered[0]),
-        maximum=r(ordered[-1]),
+        mean=r(total / n),
+        minimum=r(Fraction(ordered[0])),
+        maximum=r(Fraction(ordered[-1])),
     )
 
 
@@ -236,13 +253,18 @@ def histogram(values: Iterable[Number | None], edges: Sequence[Number]) -> list[
     if any(a >= b for a, b in zip(bounds, bounds[1:])):
         raise ValueError("histogram edges must be strictly increasing")
     counts = [0] * (len(bounds) - 1)
+    decimal_bounds = [Decimal(b.numerator) / Decimal(b.denominator) for b in bounds]
+    exact_bounds = all(Fraction(d) == b for d, b in zip(decimal_bounds, bounds))
     for value in values:
         if value is None:
             continue
-        x = _exact(value)
-        if x < bounds[0] or x > bounds[-1]:
+        if exact_bounds and type(value) is Decimal and value.is_finite():
+            x, edges_ = value, decimal_bounds  # fast path: Decimal against Decimal, still exact
+        else:
+            x, edges_ = _exact(value), bounds
+        if x < edges_[0] or x > edges_[-1]:
             continue
-        counts[min(bisect_right(bounds, x) - 1, len(counts) - 1)] += 1
+        counts[min(bisect_right(edges_, x) - 1, len(counts) - 1)] += 1
     return counts
 
 
@@ -261,21 +283,30 @@ def quadratic_weighted_kappa(pairs: Sequence[tuple[int, int]], categories: Seque
     is 0 (e.g. every rating in one category).  Computed exactly, rounded half-up to 3 decimals.
     A rating outside ``categories`` raises ValueError.
     """
+    counts: dict[tuple[int, int], int] = {}
+    for a, b in pairs:
+        counts[(a, b)] = counts.get((a, b), 0) + 1
+    return _kappa_from_counts(counts, categories)
+
+
+def _kappa_from_counts(counts: Mapping[tuple[int, int], int], categories: Sequence[int] = (1, 2, 3, 4, 5)) -> Decimal | None:
+    """Quadratic-weighted kappa from the number of times each (a, b) rating pair occurs."""
     position = {c: i for i, c in enumerate(categories)}
     k = len(position)
     if k < 2 or k != len(categories):
         raise ValueError("kappa needs at least two distinct categories")
     rows = [0] * k
     cols = [0] * k
-    observed = Fraction(0)
-    for a, b in pairs:
+    observed = 0
+    n = 0
+    for (a, b), times in counts.items():
         if a not in position or b not in position or isinstance(a, bool) or isinstance(b, bool):
             raise ValueError(f"rating pair ({a!r}, {b!r}) outside the categories {tuple(categories)}")
         i, j = position[a], position[b]
-        rows[i] += 1
-        cols[j] += 1
-        observed += (i - j) ** 2
-    n = len(pairs)
+        rows[i] += times
+        cols[j] += times
+        observed += (i - j) ** 2 * times
+        n += times
     if n < 2:
         return None
     # The common factor 1 / (k - 1)^2 of the weights cancels in the ratio.
@@ -310,13 +341,20 @@ def agreement(pairs: Sequence[tuple[int, int]], institutions: int | None = None)
     pair counts as its own unit (n = number of pairs).  Suppressed when n < MIN_CELL.  Levels are
     checked even in a suppressed cell (ValueError outside 1..5).
     """
-    pairs = list(pairs)
-    kappa = quadratic_weighted_kappa(pairs)  # validates the levels
-    n = len(pairs) if institutions is None else institutions
+    counts: dict[tuple[int, int], int] = {}
+    for a, b in pairs:
+        counts[(a, b)] = counts.get((a, b), 0) + 1
+    return _agreement_from_counts(counts, institutions)
+
+
+def _agreement_from_counts(counts: Mapping[tuple[int, int], int], institutions: int | None) -> Agreement:
+    kappa = _kappa_from_counts(counts)  # validates the levels
+    total = sum(counts.values())
+    n = total if institutions is None else institutions
     if n < MIN_CELL:
-        return Agreement(n, len(pairs), True, None, None)
-    difference = _round(Fraction(sum(a - b for a, b in pairs), len(pairs)), 2) if pairs else None
-    return Agreement(n, len(pairs), False, kappa, difference)
+        return Agreement(n, total, True, None, None)
+    difference = _round(Fraction(sum((a - b) * times for (a, b), times in counts.items()), total), 2) if total else None
+    return Agreement(n, total, False, kappa, difference)
 
 
 def agreement_table(rows: Iterable[tuple[str, str, int, int, int]]) -> dict[tuple[str, str], Agreement]:
@@ -326,9 +364,10 @@ def agreement_table(rows: Iterable[tuple[str, str, int, int, int]]) -> dict[tupl
     criterion with both levels.  A cell's ``n`` is its number of distinct institutions and it
     is suppressed when that is below MIN_CELL, however many criteria pairs it holds.  Keys come
     in order: countries sorted, then ``"ALL"``; within a group, dimensions in order of first
-    appearance.  ``"ALL"`` cannot be a country code (ValueError).
+    appearance.  ``"ALL"`` cannot be a country code (ValueError).  One pass: each cell keeps the
+    counts of every (self, validated) combination, not the pairs themselves.
     """
-    pairs: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    counts: dict[tuple[str, str], dict[tuple[int, int], int]] = {}
     institutions: dict[tuple[str, str], set[int]] = {}
     dims: dict[str, None] = {}
     for country, dim, institution, own, validated in rows:
@@ -336,15 +375,21 @@ def agreement_table(rows: Iterable[tuple[str, str, int, int, int]]) -> dict[tupl
             raise ValueError(f"'{ALL}' is reserved for the whole selection and cannot be a country code")
         dims.setdefault(dim)
         for key in ((country, dim), (ALL, dim)):
-            pairs.setdefault(key, []).append((own, validated))
-            institutions.setdefault(key, set()).add(institution)
-    groups = _group_order(country for country, _ in pairs)
-    return {
-        (group, dim): agreement(pairs[(group, dim)], institutions=len(institutions[(group, dim)]))
-        for group in groups
-        for dim in dims
-        if (group, dim) in pairs
-    }
+            cell = counts.get(key)
+            if cell is None:
+                cell = counts[key] = {}
+                institutions[key] = set()
+            pair = (own, validated)
+            cell[pair] = cell.get(pair, 0) + 1
+            institutions[key].add(institution)
+    groups = _group_order(country for country, _ in counts)
+    result = {}
+    for group in groups:
+        for dim in dims:
+            key = (group, dim)
+            if key in counts:
+                result[key] = _agreement_from_counts(counts[key], len(institutions[key]))
+    return result
 
 
 # --------------------------------------------------------------------------- change

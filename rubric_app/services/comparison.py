@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..domain.comparison import (
@@ -105,6 +105,8 @@ class Comparison:
     index_histogram: list[int]
     score_histograms: dict[str, list[int]]
     institution_rows: list[dict] = field(default_factory=list)
+    #: rendered charts by language, filled by the web layer (the result is cached with them)
+    rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def countries(self) -> list[str]:
@@ -143,13 +145,39 @@ def _decimal(value) -> Decimal | None:
     return Decimal(value) if value is not None else None
 
 
-def compare(session: Session, registry: Registry, user: User, filters: Filters, *, with_institutions: bool = False) -> Comparison:
+#: (filters, with_institutions, data stamp) -> Comparison; a new stamp (any assessment or
+#: institution added or changed) makes every older entry unreachable
+_CACHE: dict[tuple, Comparison] = {}
+CACHE_SIZE = 64
+
+
+def data_stamp(session: Session) -> tuple:
+    """Changes whenever an assessment or institution is added or an assessment changes."""
+    return tuple(session.execute(select(func.count(Assessment.id), func.max(Assessment.updated_at), func.max(Assessment.id),
+                                        select(func.max(Institution.id)).scalar_subquery())).one())
+
+
+def compare(session: Session, registry: Registry, user: User, filters: Filters, *, with_institutions: bool = False,
+            use_cache: bool = True) -> Comparison:
     """Aggregates per country and dimension for the filters, with suppression and agreement.
 
     One query loads the stored scores of every matching assessment; the latest one per institution
     (highest round, then latest submission) is kept.  Mixing instrument versions raises MixedVersions.
+    Results are cached per filters and data stamp (see :func:`data_stamp`).
     """
     require_compare(user)
+    key = (filters, with_institutions, data_stamp(session), id(registry))
+    if use_cache and key in _CACHE:
+        return _CACHE[key]
+    result = _compute(session, registry, filters, with_institutions)
+    if use_cache:
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = result
+    return result
+
+
+def _compute(session: Session, registry: Registry, filters: Filters, with_institutions: bool) -> Comparison:
     rows = _rows(session, filters)
     check_single_version((r.instrument_id, r.instrument_version) for r in rows)
     if rows:

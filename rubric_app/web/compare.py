@@ -26,8 +26,10 @@ def _with_institutions() -> bool:
 
 
 def charts(result: svc.Comparison, lang: str) -> dict:
-    """SVG charts for the page (the PDF draws the same drawings)."""
-    return {key: to_svg(drawing, title) for key, (drawing, title) in chart_drawings(result, lang).items()}
+    """SVG charts for the page (the PDF draws the same drawings), kept with the cached result."""
+    if lang not in result.rendered:
+        result.rendered[lang] = {key: to_svg(drawing, title) for key, (drawing, title) in chart_drawings(result, lang).items()}
+    return result.rendered[lang]
 
 
 @bp.get("")

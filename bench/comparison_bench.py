@@ -1,0 +1,91 @@
+"""Median server time of the comparison page and API at 1,000 and 10,000 assessments.
+
+    python bench/comparison_bench.py [--runs 15] [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
+
+Fills a fresh database with `flask demo bulk` data (synthetic), then times GET /compare and
+GET /api/v1/comparison through the WSGI app (no network), and prints medians and the 10k/1k ratio.
+Target: at most 150 ms median at 10,000 assessments, growing no faster than linearly.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from rubric_app import create_app  # noqa: E402
+from rubric_app.extensions import db  # noqa: E402
+from rubric_app.models import Base  # noqa: E402
+from rubric_app.services import accounts  # noqa: E402
+from rubric_app.services.bulk import bulk_assessments  # noqa: E402
+
+BULK = ("AR", "BO", "BR", "CL", "CO", "CR", "DO", "EC", "ES", "GT", "HN", "MX", "NI", "PA", "PE", "PT", "PY", "SV", "UY", "VE")
+
+
+def timed(client, url: str, runs: int, cold: bool = False) -> float:
+    """Median milliseconds per request; ``cold`` empties the comparison cache before each one."""
+    from rubric_app.services import comparison
+
+    client.get(url)  # warm-up
+    samples = []
+    for _ in range(runs):
+        if cold:
+            comparison._CACHE.clear()
+        start = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{tmp}/bench.db"
+        if args.database_url:
+            from sqlalchemy import create_engine
+
+            engine = create_engine(url)
+            Base.metadata.drop_all(engine)
+            engine.dispose()
+        app = create_app({"SECRET_KEY": "bench", "DATABASE_URL": url, "REPORTS_DIR": f"{tmp}/reports", "WTF_CSRF_ENABLED": False})
+        with app.app_context():
+            s = db.new_session()
+            accounts.create_user(s, email="reviewer@bench.example", password="bench-password", role="reviewer")
+            s.commit()
+            rubric = app.extensions["instruments"].latest("ifp-migrant-inclusion")
+            client = app.test_client()
+            client.post("/login", data={"email": "reviewer@bench.example", "password": "bench-password"})
+            results, cold_results = {}, {}
+            total = 0
+            for target in (1_000, 10_000):
+                start = time.perf_counter()
+                bulk_assessments(s, rubric, target - total, BULK, seed=target)
+                total = target
+                fill = time.perf_counter() - start
+                page = timed(client, "/compare?version=1.0", args.runs)
+                api = timed(client, "/api/v1/comparison?version=1.0", args.runs)
+                page_cold = timed(client, "/compare?version=1.0", args.runs, cold=True)
+                api_cold = timed(client, "/api/v1/comparison?version=1.0", args.runs, cold=True)
+                results[target] = (page, api)
+                cold_results[target] = (page_cold, api_cold)
+                print(f"{target:>6} assessments (filled in {fill:.1f} s): page median {page:6.1f} ms   API median {api:6.1f} ms   "
+                      f"(uncached: page {page_cold:6.1f} ms, API {api_cold:6.1f} ms)")
+            s.close()
+            db.engine.dispose()
+    (p1, a1), (p10, a10) = results[1_000], results[10_000]
+    (c1, ca1), (c10, ca10) = cold_results[1_000], cold_results[10_000]
+    print(f"uncached ratio 10k/1k (data x10): page {c10 / c1:.1f}x   API {ca10 / ca1:.1f}x (linear growth would be 10x)")
+    print(f"ratio 10k/1k (data x10): page {p10 / p1:.1f}x   API {a10 / a1:.1f}x   target at 10k: <= 150 ms "
+          f"({'met' if max(p10, a10) <= 150 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
