@@ -234,8 +234,9 @@ def test_a_changed_level_without_comment_is_refused_and_nothing_is_saved(app, rc
     response = rc.post(f"/review/{aid}", data=form)
     assert response.status_code == 422
     page = text(response)
-    assert "A comment is required where the validated level differs" in fieldset(page, "policy_target_population")
-    assert "A comment is required" not in fieldset(page, "access_documents")
+    message = tr("es", "A comment is required where the validated level differs from the self-assessed one.")
+    assert message in fieldset(page, "policy_target_population")
+    assert message not in fieldset(page, "access_documents")
     # all or nothing: not even the commented change was stored
     assert all(v is None and c == "" for _lvl, v, c in review_rows(app, aid).values())
     assert audit_rows(app, aid, "validated_level") == []
@@ -300,7 +301,7 @@ def test_missing_validated_level_is_reported_as_such(app, rc, case):
     del form["level_relevance_entrepreneurship"]
     response = rc.post(f"/review/{aid}", data=form)
     assert response.status_code == 422
-    assert "Choose a validated level" in fieldset(text(response), "relevance_entrepreneurship")
+    assert tr("es", "Choose a validated level from 1 to 5.") in fieldset(text(response), "relevance_entrepreneurship")
 
 
 def validate_with_changes(rc, aid):
@@ -370,10 +371,12 @@ def test_returned_draft_is_editable_shows_comments_keeps_history_and_can_be_vali
     results = mc.get(f"/assessments/{aid}/results")
     assert results.status_code == 200 and "Please attach evidence for access" in text(results)
 
-    # the member edits again and re-submits
-    response = mc.post(f"/assessments/{aid}/d/access", data=dimension_data(dims["access"], level="4"))
+    # the member edits the criterion the reviewer questioned and re-submits
+    data = dimension_data(dims["access"], level="3", crit_access_documents="4", evidence_access_documents="Admission rules 2025, art. 4")
+    response = mc.post(f"/assessments/{aid}/d/access", data=data)
     assert response.status_code == 302
-    assert assessment_row(app, aid)["answers"]["access_documents"]["level"] == 4
+    answers = assessment_row(app, aid)["answers"]
+    assert (answers["access_documents"]["level"], answers["access_documents"]["evidence"]) == (4, "Admission rules 2025, art. 4")
     assert mc.post(f"/assessments/{aid}/submit").status_code == 302
     assert stored(app, aid)["status"] == "submitted"
     assert aid in queue_ids(rc.get("/review?status=submitted"))
@@ -387,8 +390,27 @@ def test_returned_draft_is_editable_shows_comments_keeps_history_and_can_be_vali
     row = stored(app, aid)
     assert row["status"] == "validated"
     assert [a for a, _c, _u in row["events"]] == ["submitted", "returned", "submitted", "validated"]
-    # access validated 2, 4, 4 -> 3.33
-    assert Decimal(row["validated_scores"]["access"]) == Decimal("3.33")
+    # access validated 2, 3, 3 -> 2.67
+    assert Decimal(row["validated_scores"]["access"]) == Decimal("2.67")
+
+
+@pytest.mark.xfail(strict=True, reason="bug: validated levels copied from the self-assessment by an earlier save survive the return; "
+                                       "after the institution changes those levels, the pre-filled review form posts the stale "
+                                       "level and validation is refused (422: comment required) for criteria the reviewer never changed")
+def test_revalidating_after_the_institution_changed_levels_works_from_the_prefilled_form(app, rc, case, dims):
+    aid, member = case["id"], case["member"]
+    form = review_form(rc, aid)
+    form["action"] = "save"
+    assert rc.post(f"/review/{aid}", data=form).status_code == 302  # reviewer saves without changing anything
+    assert rc.post(f"/review/{aid}", data={"action": "return", "return_comment": "Raise access if you can prove it"}).status_code == 302
+    mc = client_for(app, member)
+    assert mc.post(f"/assessments/{aid}/d/access", data=dimension_data(dims["access"], level="4")).status_code == 302
+    assert mc.post(f"/assessments/{aid}/submit").status_code == 302
+    form = review_form(rc, aid)
+    form["action"] = "validate"
+    response = rc.post(f"/review/{aid}", data=form)
+    assert response.status_code == 302
+    assert Decimal(stored(app, aid)["validated_scores"]["access"]) == Decimal("4.00")
 
 
 def test_member_sees_validated_scores_and_reviewer_comments_on_results_and_pdf(app, rc, case):
@@ -404,9 +426,9 @@ def test_member_sees_validated_scores_and_reviewer_comments_on_results_and_pdf(a
     comments = section(page, tr("es", "Reviewer's levels and comments"))
     for comment in ("Only an informal commitment", "Accepts CPP and refugee cards", "No retention support found"):
         assert comment in comments
-    pdf = mc.get(f"/assessments/{aid}/report.pdf")
-    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
-    body = pdf_text(pdf.data)
+    with mc.get(f"/assessments/{aid}/report.pdf") as pdf:
+        assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+        body = pdf_text(pdf.data)
     assert tr("es", "Validated by the reviewer") in body
     for figure in ("2,50", "2,67", "46,5"):
         assert figure in body, figure
@@ -419,7 +441,8 @@ def test_member_sees_validated_scores_and_reviewer_comments_on_results_and_pdf(a
 def test_validated_pdf_is_not_labelled_a_draft(app, rc, case):
     aid = case["id"]
     assert validate_with_changes(rc, aid).status_code == 302
-    body = pdf_text(client_for(app, case["member"]).get(f"/assessments/{aid}/report.pdf?lang=en").data)
+    with client_for(app, case["member"]).get(f"/assessments/{aid}/report.pdf?lang=en") as pdf:
+        body = pdf_text(pdf.data)
     assert "This is a draft" not in body
     assert "Status Draft" not in body
 

@@ -1,6 +1,7 @@
 """Selection rounds (instrument 2): the JSON API on hand-computed fixtures, overrides and freezing on the pages."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -415,3 +416,72 @@ def test_freezing_twice_is_a_conflict(app, api, pool, staff_client):
     assert again.status_code == 409
     assert "already frozen" in text(again)
     assert count(app, AuditEntry, subject=f"round:{rid}") == 1
+
+
+# ----------------------------------------------------------------------------- CSRF (as in production)
+
+
+def test_round_forms_need_the_csrf_token(csrf_app):
+    from tests.conftest import PASSWORD, Factory
+
+    from .helpers import csrf_token
+
+    factory = Factory(csrf_app)
+    staff = factory.user("staff")
+    for code, (country, default, by_category, facts) in list(POOL.items())[:4]:
+        add_provider(csrf_app, staff, code, country, default, by_category, facts)
+    browser = csrf_app.test_client()
+    token = csrf_token(browser.get("/login").data)
+    assert browser.post("/login", data={"email": staff.email, "password": PASSWORD, "csrf_token": token}).status_code == 302
+    with csrf_app.app_context():
+        from rubric_app.services import selection as sel
+
+        s = db.new_session()
+        rid = sel.create_round(s, csrf_app.extensions["instruments"], s.merge(staff), "CSRF", {"default_quota": 1, "draws": 0}).id
+        s.close()
+
+    assert browser.post(f"/rounds/{rid}/override/AR-C", data={"selected": "1", "rationale": "sin token"}).status_code == 400
+    assert browser.post(f"/rounds/{rid}/freeze").status_code == 400
+    assert browser.post(f"/api/v1/selection-rounds", json={**QUOTA_ROUND}).status_code == 400  # session auth, no header
+    assert round_row(csrf_app, rid)["overrides"] == [] and round_row(csrf_app, rid)["status"] == "open"
+    assert count(csrf_app, SelectionRound) == 1
+
+    page_token = csrf_token(browser.get(f"/rounds/{rid}").data)
+    response = browser.post(f"/rounds/{rid}/override/AR-C", data={"selected": "1", "rationale": "con token", "csrf_token": page_token})
+    assert response.status_code == 302 and round_row(csrf_app, rid)["overrides"] == [("AR-C", True, "con token")]
+    response = browser.post("/api/v1/selection-rounds", json={**QUOTA_ROUND}, headers={"X-CSRFToken": page_token})
+    assert response.status_code == 201
+
+
+# ----------------------------------------------------------------------------- bugs found
+
+
+@pytest.mark.xfail(strict=True, reason="bug: exclusion_text() prints a min_score value and its minimum with 1 decimal, so "
+                                       "43.75 < 43.76 reads '43.8 below the minimum 43.8' (page and PDF)")
+def test_min_score_reason_shows_a_value_below_the_minimum(app, api, staff, staff_client):
+    inst = provider_instrument(app)
+    add_provider(app, staff, "PE-7", "PE", 2, {"marketing": 2})
+    with app.app_context():  # marketing items 2, 2, 2, 1 -> 7/16 * 100 = 43.75
+        from rubric_app.models import Provider
+
+        s = db.new_session()
+        p = s.scalar(select(Provider).where(Provider.code == "PE-7"))
+        p.item_scores = {**p.item_scores, inst.category("marketing").items[-1].id: 1}
+        s.commit()
+        s.close()
+    body = create_round(api, min_scores={"marketing": "43.76"}, quotas={}, draws=0)
+    assert by_code(body)["PE-7"]["exclusions"] == [{"kind": "min_score", "subject": "marketing", "value": "43.75", "required": "43.76"}]
+    page = text(staff_client.get(f"/rounds/{body['id']}"))
+    reason = re.search(r"Not eligible: (.*?)</small>", page).group(1)
+    assert "43.75" in reason and "43.76" in reason, reason
+
+
+@pytest.mark.xfail(strict=True, reason="bug: the rounds list counts selected_by_rule, ignoring overrides, while the round page "
+                                       "and the report count the final selection")
+def test_rounds_list_counts_the_final_selection(api, pool, staff_client):
+    rid = create_round(api)["id"]  # 3 selected by the rule
+    staff_client.post(f"/rounds/{rid}/override/PE-4", data={"selected": "1", "rationale": "Cobertura en Tumbes."})
+    page = text(staff_client.get("/rounds"))
+    row = re.search(rf'<tr><td>{rid}</td>.*?</tr>', page, re.S).group(0)
+    cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+    assert cells[-1] == "4", cells
