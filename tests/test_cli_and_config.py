@@ -114,7 +114,7 @@ def test_demo_seed_is_idempotent_and_prints_the_accounts(app):
     runner = app.test_cli_runner()
     first = runner.invoke(args=["demo", "seed"])
     assert first.exit_code == 0, first.output
-    for email, role, _ in DEMO_ACCOUNTS:
+    for email, _role, _ in DEMO_ACCOUNTS:
         assert email in first.output
     assert DEMO_PASSWORD in first.output
     counts = (count(app, Institution), count(app, User), count(app, Assessment))

@@ -118,4 +118,5 @@ def test_providers_letters_refuses_an_unknown_round_or_language(app):
     assert result.exit_code != 0 and "No selection round 999" in result.output
     assert runner.invoke(args=["providers", "letters", "1", "--lang", "fr"]).exit_code != 0
     assert runner.invoke(args=["providers", "letters", "uno"]).exit_code != 0
-    assert not list(Path(app.config["REPORTS_DIR"]).glob("*.zip")) if Path(app.config["REPORTS_DIR"]).exists() else True
+    reports = Path(app.config["REPORTS_DIR"])
+    assert not reports.exists() or not list(reports.glob("*.zip"))

@@ -250,11 +250,11 @@ def histogram(values: Iterable[Number | None], edges: Sequence[Number]) -> list[
     bounds = [_exact(e) for e in edges]
     if len(bounds) < 2:
         raise ValueError("a histogram needs at least two edges")
-    if any(a >= b for a, b in zip(bounds, bounds[1:])):
+    if any(a >= b for a, b in zip(bounds, bounds[1:], strict=False)):
         raise ValueError("histogram edges must be strictly increasing")
     counts = [0] * (len(bounds) - 1)
     decimal_bounds = [Decimal(b.numerator) / Decimal(b.denominator) for b in bounds]
-    exact_bounds = all(Fraction(d) == b for d, b in zip(decimal_bounds, bounds))
+    exact_bounds = all(Fraction(d) == b for d, b in zip(decimal_bounds, bounds, strict=False))
     for value in values:
         if value is None:
             continue

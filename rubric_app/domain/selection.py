@@ -650,7 +650,7 @@ def _sensitivity(instrument: ProviderInstrument, settings: RoundSettings, weight
             out = np.empty((stop - start, len(eligible)))
             _weighted_sums(w, scores, out, np.empty_like(out))
             counts += (out >= 0).sum(axis=0)
-        for row, n in zip(eligible, counts.tolist()):
+        for row, n in zip(eligible, counts.tolist(), strict=False):
             row.times = n
         return
 
@@ -677,7 +677,7 @@ def _sensitivity(instrument: ProviderInstrument, settings: RoundSettings, weight
             room = k - above.sum(axis=1, keepdims=True)
             selected = above | (ties & (np.cumsum(ties, axis=1) <= room))
             counts += selected.sum(axis=0)
-        for row, n in zip(group, counts.tolist()):
+        for row, n in zip(group, counts.tolist(), strict=False):
             row.times = n
 
 

@@ -203,7 +203,7 @@ def _heat_colour(value: float, low: float = 1, high: float = 5) -> colors.Color:
     """Light to dark blue as the median rises from ``low`` to ``high``."""
     t = max(0.0, min(1.0, (value - low) / (high - low)))
     start, end = (0.93, 0.95, 0.98), (0.09, 0.30, 0.60)
-    return colors.Color(*(a + (b - a) * t for a, b in zip(start, end)))
+    return colors.Color(*(a + (b - a) * t for a, b in zip(start, end, strict=False)))
 
 
 def heatmap_drawing(rows: Sequence[str], columns: Sequence[str], values: dict[tuple[str, str], float | None],

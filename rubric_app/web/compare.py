@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 
 from flask import Blueprint, current_app, flash, render_template, request, send_file
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..domain.comparison import MixedVersions

@@ -1,7 +1,7 @@
 """Home page and the language switcher."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, redirect, render_template, request, session
 from flask_login import current_user
 
 from .. import i18n

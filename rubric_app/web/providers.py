@@ -20,7 +20,7 @@ from ..services import documents as docs
 from ..services import providers as svc
 from ..services import selection as sel
 from . import registry, role_required
-from .forms import EmptyForm, options
+from .forms import EmptyForm
 
 bp = Blueprint("providers", __name__)
 staff_only = role_required(*svc.STAFF_ROLES)

@@ -401,7 +401,7 @@ def test_overrides_flip_selection_and_keep_frequencies(inst):
     changed = apply_overrides(result, {"AR-04": False, "AR-03": True, "AR-00": True})
     assert [r.code for r in changed.selected()] == ["AR-03", "AR-00", "CO-01"]
     assert [r.code for r in changed.results if r.overridden] == ["AR-04", "AR-03", "AR-00"]
-    for before, after in zip(result.results, changed.results):
+    for before, after in zip(result.results, changed.results, strict=False):
         assert (after.code, after.frequency, after.flag, after.rank, after.total, after.eligible) == \
                (before.code, before.frequency, before.flag, before.rank, before.total, before.eligible)
     assert changed.by_code("AR-00").exclusions == (Exclusion(KNOCKOUT, "entrepreneurship_training"),
@@ -556,10 +556,10 @@ def reference_frequencies(inst, providers, s: RoundSettings) -> dict[str, Fracti
     eligible = [r for r in base.results if r.eligible]
     times = {r.code: 0 for r in base.results}
     for row in factors(s.draws, s.seed, len(cats)):
-        w = [wc * fc for wc, fc in zip(weights, row)]
+        w = [wc * fc for wc, fc in zip(weights, row, strict=False)]
         def total(code):
             acc = 0.0
-            for wc, c in zip(w, cats):
+            for wc, c in zip(w, cats, strict=False):
                 acc += wc * float(scores[code][c] or 0)
             return acc / sum(w)
         if s.rule == "threshold":

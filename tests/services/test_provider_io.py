@@ -654,13 +654,13 @@ def test_export_csv_layout_and_escaping(instrument, session):
     cols = pio.columns(instrument)
     assert table[0] == cols
     assert [r[0] for r in table[1:]] == ["AR-3", "CO.2_b", "PE-001"]
-    pe = dict(zip(cols, table[3]))
+    pe = dict(zip(cols, table[3], strict=False))
     assert pe["name"] == "'" + TRICKY["name"]
     assert pe["city"] == "'@SUM(A1)"
     assert pe["contact_name"] == "'-Ana, \"la jefa\""
     assert pe["contact_phone"] == "'+51 (1) 234-5678"
     assert pe["contact_email"] == "ana@example.org"
-    co = dict(zip(cols, table[2]))
+    co = dict(zip(cols, table[2], strict=False))
     assert all(co[f.id] == "no" for f in instrument.eligibility)  # no facts recorded -> "no"
     assert all(co[i.id] == "" for i in instrument.items)
     assert {pe[f.id] for f in instrument.eligibility} <= {"yes", "no"}

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from urllib.parse import urljoin, urlsplit
 
-import pytest
 
 from rubric_app.models import ApiToken, Institution, User
-from tests.conftest import ON_POSTGRES, PASSWORD, login
+from tests.conftest import PASSWORD, login
 
 from .helpers import bearer, count, text, tr, user_row
 
@@ -238,7 +237,7 @@ def test_account_lists_tokens(app, member_client, member, factory):
     page = member_client.get("/account").get_data(as_text=True)
     assert token[:10] in page
     assert token not in page  # only the prefix is shown
-    assert f'/account/tokens/' in page and "/revoke" in page
+    assert '/account/tokens/' in page and "/revoke" in page
 
 
 def test_create_token_shows_it_once(app, member_client, member):

@@ -43,7 +43,7 @@ def levels(rubric, base: int, **by_dimension) -> dict:
     result = {}
     for dim in rubric.dimensions:
         chosen = by_dimension.get(dim.id, (base,) * len(dim.criteria))
-        for crit, level in zip(dim.criteria, chosen):
+        for crit, level in zip(dim.criteria, chosen, strict=False):
             result[crit.id] = level
     return result
 

@@ -442,7 +442,7 @@ def test_round_forms_need_the_csrf_token(csrf_app):
 
     assert browser.post(f"/rounds/{rid}/override/AR-C", data={"selected": "1", "rationale": "sin token"}).status_code == 400
     assert browser.post(f"/rounds/{rid}/freeze").status_code == 400
-    assert browser.post(f"/api/v1/selection-rounds", json={**QUOTA_ROUND}).status_code == 400  # session auth, no header
+    assert browser.post("/api/v1/selection-rounds", json={**QUOTA_ROUND}).status_code == 400  # session auth, no header
     assert round_row(csrf_app, rid)["overrides"] == [] and round_row(csrf_app, rid)["status"] == "open"
     assert count(csrf_app, SelectionRound) == 1
 
