@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Sequence
 from xml.sax.saxutils import escape
 
@@ -57,7 +58,7 @@ def _p(text, style) -> Paragraph:
 def _num(value, lang: str, places: int = 1) -> str:
     if value in (None, ""):
         return "—"
-    return format_decimal(float(value), format="#,##0." + "0" * places, locale=lang)
+    return format_decimal(Decimal(str(value)), format="#,##0." + "0" * places, locale=lang)
 
 
 GRID = TableStyle([
@@ -76,8 +77,10 @@ def exclusion_text(exclusion: dict, instrument: ProviderInstrument, lang: str) -
         return _("Knock-out: %(fact)s", fact=fact.text(lang) if fact else subject)
     name = next((c.name(lang) for c in instrument.categories if c.id == subject), subject)
     if kind == "min_score":
+        value, required = exclusion.get("value"), exclusion.get("required")
+        places = max(1, *(-Decimal(str(v)).as_tuple().exponent for v in (value, required) if v not in (None, "")))
         return _("%(category)s: %(value)s below the minimum %(required)s", category=name,
-                 value=_num(exclusion.get("value"), lang), required=_num(exclusion.get("required"), lang))
+                 value=_num(value, lang, places), required=_num(required, lang, places))
     return _("%(category)s: no item assessed", category=name)
 
 

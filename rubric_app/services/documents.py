@@ -86,7 +86,8 @@ def round_documents_zip(registry: Registry, rnd: SelectionRound, lang: str, repo
         progress(1, total)
     for done, row in enumerate(rows, start=2):
         path = _letter(registry, rnd, row, lang, folder)
-        files.append((f"letters/{row['country']}/{path.name.split('-letter-')[1].rsplit('-', 2)[0]}-{lang}.pdf", path))
+        safe_code = "".join(c if c.isalnum() or c in "-_." else "_" for c in row["code"])
+        files.append((f"letters/{row['country']}/{safe_code}-{lang}.pdf", path))
         if progress:
             progress(done, total)
     key = _fingerprint([p.name for _, p in files])

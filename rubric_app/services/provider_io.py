@@ -173,12 +173,12 @@ def columns(instrument: ProviderInstrument) -> list[str]:
 
 def _escape(text: str) -> str:
     """Put an apostrophe before a text a spreadsheet would run as a formula."""
-    return "'" + text if text.startswith(FORMULA_START) else text
+    return "'" + text if text.startswith(FORMULA_START) or re.match(r"'+[=+\-@]", text) else text
 
 
 def _unescape(text: str) -> str:
     """Take off the apostrophe :func:`_escape` added."""
-    return text[1:] if text.startswith("'") and text[1:2] and text[1] in "=+-@" else text
+    return text[1:] if re.match(r"'+[=+\-@]", text) else text
 
 
 def _export_row(p: Provider, instrument: ProviderInstrument) -> list[Any]:

@@ -42,9 +42,10 @@ def list_providers(session: Session, user: User, *, country: str | None = None, 
     if type:
         query = query.where(Provider.type == type)
     if search:
-        like = f"%{search.strip().lower()}%"
-        query = query.where(or_(func.lower(Provider.name).like(like), func.lower(Provider.code).like(like),
-                                func.lower(Provider.city).like(like)))
+        escaped = search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        query = query.where(or_(func.lower(Provider.name).like(like, escape="\\"), func.lower(Provider.code).like(like, escape="\\"),
+                                func.lower(Provider.city).like(like, escape="\\")))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     query = query.order_by(Provider.code).offset(offset)
     if limit:

@@ -215,6 +215,8 @@ def set_override(session: Session, user: User, rnd: SelectionRound, code: str, s
     A rationale is required; every change is written to the audit log.
     """
     require_staff(user)
+    if rnd.status == ROUND_FROZEN:
+        raise Conflict(N_("This round is frozen; its selection can no longer change."))
     if code not in {r["code"] for r in rnd.results}:
         raise NotFound(N_("This provider is not in the round."))
     rationale = (rationale or "").strip()

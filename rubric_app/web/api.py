@@ -346,6 +346,10 @@ def create_round():
     body = _json_body()
     if not isinstance(body, dict):
         raise Invalid("Send the round as a JSON object: {name, weights, knockouts, min_scores, rule, quotas, default_quota, threshold, draws, seed}.")
+    known = {"name", "weights", "knockouts", "min_scores", "rule", "quotas", "default_quota", "threshold", "draws", "seed"}
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise Invalid(f"Unknown fields: {', '.join(unknown)}.", [{"field": k, "message": "unknown field"} for k in unknown])
     settings = {k: v for k, v in body.items() if k != "name"}
     rnd = sel.create_round(db.session, registry(), current_user, body.get("name") or "", settings)
     response = jsonify(round_json(rnd))

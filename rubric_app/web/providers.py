@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..extensions import db
-from ..i18n import LANGUAGES, countries, current_language
+from ..i18n import LANGUAGES, countries, country_name, current_language
 from ..models import PROVIDER_TYPES, Provider
 from ..reporting.charts import provider_profile_svg
 from ..reporting.selection_pdf import exclusion_text
@@ -106,7 +106,7 @@ def profile(provider_id: int):
         values = [s[cat.id] for s in (category_scores(inst, p.item_scores or {}) for p in peers) if s[cat.id] is not None]
         medians[cat.id] = statistics.median(values) if values else None
     lang = current_language()
-    chart = provider_profile_svg(inst, mine, medians, lang, (provider.name, _("Median of %(country)s", country=provider.country)))
+    chart = provider_profile_svg(inst, mine, medians, lang, (provider.name, _("Median of %(country)s", country=country_name(provider.country, lang))))
     return render_template("providers/profile.html", provider=provider, instrument=inst, scores=mine, medians=medians,
                            chart=chart, peers=len(peers), lang=lang)
 
@@ -118,6 +118,15 @@ UPLOAD_DIR = "imports"
 
 def _upload_path(token: str) -> Path:
     return Path(current_app.instance_path) / UPLOAD_DIR / f"{token}.upload"
+
+
+def _forget_old_uploads(folder: Path, max_age: float = 24 * 3600) -> None:
+    """Checked uploads nobody imported are removed after a day."""
+    import time
+
+    for old in folder.glob("*.upload"):
+        if time.time() - old.stat().st_mtime > max_age:
+            old.unlink(missing_ok=True)
 
 
 @bp.route("/providers/import", methods=["GET", "POST"])
@@ -148,6 +157,7 @@ def import_page():
         token = secrets.token_urlsafe(16)
         path = _upload_path(token)
         path.parent.mkdir(parents=True, exist_ok=True)
+        _forget_old_uploads(path.parent)
         path.write_bytes(data)
         session["pending_import"] = {"token": token, "filename": filename}
         return render_template("providers/import.html", plan=plan, problems=None, filename=filename, token=token, dry_run=True)
@@ -192,7 +202,9 @@ def export(fmt: str):
 @bp.get("/rounds")
 @staff_only
 def rounds():
-    return render_template("rounds/index.html", rounds=sel.list_rounds(db.session, current_user))
+    rounds = sel.list_rounds(db.session, current_user)
+    counts = {r.id: sum(1 for row in sel.final_results(r) if row["selected"]) for r in rounds}
+    return render_template("rounds/index.html", rounds=rounds, selected_counts=counts)
 
 
 def _settings_from_form(inst) -> dict:

@@ -224,8 +224,6 @@ def test_documents_over_http(app, client, staff, round_id):
         assert response.status_code == 404
 
 
-@pytest.mark.xfail(strict=True, reason="bug: round_documents_zip() recovers a letter's zip name by splitting the cached file "
-                                       "name on '-letter-', so codes containing '-letter-' get a wrong, duplicated name")
 def test_zip_names_letters_by_provider_code(app, staff, inst):
     with app.app_context():
         s = db.new_session()

@@ -241,7 +241,7 @@ def test_staff_and_admin_get_every_page_and_endpoint(app, client, factory, inst,
         assert mimetype == (expected[suffix] if suffix else "text/html"), url
     api = app.test_client()
     headers = bearer(factory.token(user))
-    for _method, path, _kw in api_calls(inst, rid)[:3]:
+    for path in ("/providers/template.csv", "/providers", f"/selection-rounds/{rid}"):
         with api.get(API + path, headers=headers) as response:
             assert response.status_code == 200, path
 
@@ -250,10 +250,10 @@ def test_staff_and_admin_get_every_page_and_endpoint(app, client, factory, inst,
 
 
 def test_create_provider_via_form(app, staff_client, inst):
-    data = form_data(inst, code="PE-014", fact_facilitator_staff=None)
+    data = form_data(inst, code="PE-014")
+    del data["fact_facilitator_staff"]  # an unticked checkbox is not sent
     data[f"item_{inst.items[0].id}"] = "4"
     data[f"item_{inst.items[1].id}"] = ""  # not assessed
-    del data["fact_facilitator_staff"]
     response = staff_client.post("/providers/new", data=data)
     assert response.status_code == 302
     saved = providers(app)["PE-014"]
@@ -382,7 +382,7 @@ def test_profile_shows_a_chart_and_the_country_median(app, staff, staff_client):
     response = staff_client.get(f"/providers/{mine}")
     assert response.status_code == 200
     page = text(response)
-    assert "<svg" in page and "</svg>" in page and "Median of PE" in page
+    assert "<svg" in page and "</svg>" in page and "Median of Peru" in page
     row = re.search(r"<td>Marketing capacity</td>\s*<td class=\"num\">([^<]+)</td>\s*<td class=\"num\">([^<]+)</td>", page)
     assert row and row.groups() == ("25.0", "50.0")
     assert "Median over 3 providers in the same country." in page
@@ -582,8 +582,6 @@ def test_api_import_refuses_bad_requests(app, api_client, inst, query, kw):
 # ----------------------------------------------------------------------------- bugs found
 
 
-@pytest.mark.xfail(strict=True, reason="bug: list_providers() builds LIKE patterns without escaping, so '_' and '%' in the "
-                                       "search act as wildcards ('E_0' finds 'PE-001')")
 def test_search_takes_underscore_and_percent_literally(app, staff, staff_client):
     add_provider(app, staff, "PE-001", name="Fundación Puentes")
     add_provider(app, staff, "PE_002", name="Red 100% Emprende")
@@ -592,9 +590,6 @@ def test_search_takes_underscore_and_percent_literally(app, staff, staff_client)
     assert listed_codes(text(staff_client.get("/providers?q=%25"))) == ["PE_002"]  # "%"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: provider_io._escape() leaves a text that already starts with an apostrophe and a "
-                                       "formula sign (\"'=Uno\") as it is, and the import's _unescape() then drops the "
-                                       "apostrophe: the export does not re-import unchanged")
 def test_export_round_trips_a_leading_apostrophe(app, staff, staff_client, api_client):
     add_provider(app, staff, "PE-001", name="'=Uno")
     add_provider(app, staff, "PE-002", name="'+51 Servicios", city="'-Sur")

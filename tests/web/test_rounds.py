@@ -456,8 +456,6 @@ def test_round_forms_need_the_csrf_token(csrf_app):
 # ----------------------------------------------------------------------------- bugs found
 
 
-@pytest.mark.xfail(strict=True, reason="bug: exclusion_text() prints a min_score value and its minimum with 1 decimal, so "
-                                       "43.75 < 43.76 reads '43.8 below the minimum 43.8' (page and PDF)")
 def test_min_score_reason_shows_a_value_below_the_minimum(app, api, staff, staff_client):
     inst = provider_instrument(app)
     add_provider(app, staff, "PE-7", "PE", 2, {"marketing": 2})
@@ -476,8 +474,6 @@ def test_min_score_reason_shows_a_value_below_the_minimum(app, api, staff, staff
     assert "43.75" in reason and "43.76" in reason, reason
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the rounds list counts selected_by_rule, ignoring overrides, while the round page "
-                                       "and the report count the final selection")
 def test_rounds_list_counts_the_final_selection(api, pool, staff_client):
     rid = create_round(api)["id"]  # 3 selected by the rule
     staff_client.post(f"/rounds/{rid}/override/PE-4", data={"selected": "1", "rationale": "Cobertura en Tumbes."})
