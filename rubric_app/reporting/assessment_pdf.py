@@ -119,7 +119,7 @@ def _build(data: ReportInput, lang: str, output) -> None:
         [_("Country"), data.country],
         [_("City"), data.city or "—"],
         [_("Round"), str(data.round_number)],
-        [_("Status"), _("Submitted") if data.status == "submitted" else _("Draft")],
+        [_("Status"), {"submitted": _("Submitted"), "validated": _("Validated")}.get(data.status, _("Draft"))],
         [_("Date"), format_date(data.report_date, format="long", locale=lang)],
         [_("Instrument"), f"{rubric.id}"],
         [_("Version"), rubric.version],
@@ -128,7 +128,7 @@ def _build(data: ReportInput, lang: str, output) -> None:
     table = Table([[_p(k, st["cell"]), _p(v, st["cell"])] for k, v in cover_rows], colWidths=[50 * mm, 120 * mm])
     table.setStyle(TableStyle([("LINEBELOW", (0, 0), (-1, -1), 0.3, colors.HexColor("#d4dbe2")), ("VALIGN", (0, 0), (-1, -1), "TOP")]))
     story += [table, Spacer(1, 10 * mm)]
-    if data.status != "submitted":
+    if data.status == "draft":
         story.append(_p(_("This is a draft: the answers may still change."), st["small"]))
     story.append(PageBreak())
 
@@ -191,6 +191,10 @@ def _build(data: ReportInput, lang: str, output) -> None:
             delta = (now - then) if now is not None and then is not None else None
             rows.append([_p(dim.name(lang), st["cell"]), _p(_num(then, lang), st["cell"]), _p(_num(now, lang), st["cell"]),
                          _p(("+" if delta is not None and delta > 0 else "") + _num(delta, lang), st["cell"])])
+        then, now = before.get("index"), data.scores.index
+        delta = (now - then) if now is not None and then is not None else None
+        rows.append([_p(_("Overall inclusion index"), st["cell"]), _p(_num(then, lang, 1), st["cell"]), _p(_num(now, lang, 1), st["cell"]),
+                     _p(("+" if delta is not None and delta > 0 else "") + _num(delta, lang, 1), st["cell"])])
         table = Table(rows, colWidths=[76 * mm, 30 * mm, 32 * mm, 32 * mm])
         table.setStyle(grid)
         story.append(table)

@@ -178,6 +178,8 @@ def save_answers(session: Session, registry: Registry, user: User, assessment: A
             _audit_level(session, user, assessment, cid, None, new)
             continue
         _audit_level(session, user, assessment, cid, row, new)
+        if (row.level, row.not_applicable) != (new.level, new.not_applicable):
+            row.validated_level = None  # a new self-assessed level needs a new review (the comment stays)
         row.level, row.not_applicable, row.na_reason = new.level, new.not_applicable, new.na_reason
         row.target, row.evidence = new.target, new.evidence
     assessment.updated_at = utcnow()

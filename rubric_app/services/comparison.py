@@ -180,6 +180,10 @@ def compare(session: Session, registry: Registry, user: User, filters: Filters, 
 def _compute(session: Session, registry: Registry, filters: Filters, with_institutions: bool) -> Comparison:
     rows = _rows(session, filters)
     check_single_version((r.instrument_id, r.instrument_version) for r in rows)
+    if filters.versions:
+        check_single_version((filters.instrument or "ifp-migrant-inclusion", v) for v in filters.versions)
+        if registry.get(filters.instrument or "ifp-migrant-inclusion", filters.versions[0]) is None:
+            raise Invalid(N_("Unknown instrument or version."), [{"field": "version"}])
     if rows:
         rubric = registry.get(rows[0].instrument_id, rows[0].instrument_version)
     else:

@@ -69,8 +69,10 @@ def save_review(session: Session, registry: Registry, user: User, assessment: As
             continue
         if entry.level is not None and entry.level not in LEVELS:
             problems.append({"criterion": entry.criterion_id, "field": "level", "message": "level must be between 1 and 5"})
-        elif entry.level is None and not row.not_applicable:
+            continue
+        if entry.level is None and not row.not_applicable:
             problems.append({"criterion": entry.criterion_id, "field": "level", "message": "choose a validated level"})
+            continue
         differs = entry.level != row.level
         if differs and not entry.comment.strip():
             problems.append({"criterion": entry.criterion_id, "field": "comment",

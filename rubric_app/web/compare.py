@@ -50,11 +50,18 @@ def page():
                            query=result.filters.as_query())
 
 
+def _mixed(exc: MixedVersions):
+    return render_template("error.html", status=422, message=str(exc)), 422
+
+
 @bp.get("/export.<fmt>")
 @compare_roles
 def export(fmt: str):
     filters = svc.parse_filters(request.args)
-    result = svc.compare(db.session, registry(), current_user, filters, with_institutions=_with_institutions())
+    try:
+        result = svc.compare(db.session, registry(), current_user, filters, with_institutions=_with_institutions())
+    except MixedVersions as exc:
+        return _mixed(exc)
     builders = {"csv": (svc.comparison_csv, "text/csv"), "json": (svc.comparison_json_bytes, "application/json"),
                 "xlsx": (svc.comparison_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
     if fmt not in builders:
@@ -68,7 +75,10 @@ def export(fmt: str):
 @compare_roles
 def report():
     filters = svc.parse_filters(request.args)
-    result = svc.compare(db.session, registry(), current_user, filters)
+    try:
+        result = svc.compare(db.session, registry(), current_user, filters)
+    except MixedVersions as exc:
+        return _mixed(exc)
     lang = request.args.get("lang") or current_language()
     path = reports.comparison_report(result, lang if lang in ("es", "en", "pt") else "es", current_app.config["REPORTS_DIR"])
     return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=os.path.basename(path))

@@ -163,7 +163,7 @@ def test_register_assess_close_resume_submit_download(live_server, browser_facto
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert page.url.endswith("/results")
-    assert page.locator("svg.chart").count() == 1
+    assert page.locator("svg.chart").count() == 2  # the radar and the benchmark against country and region
     focus_by_tab(page, "el.id === 'download-pdf'")
     with page.expect_download() as download_info:
         page.keyboard.press("Enter")

@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -314,8 +314,8 @@ def test_filters_by_type_sector_and_dates_narrow_n(app, rc, nine):
     assert n("countries=AR,CO,PE&type=training_centre&sector=public") == {"AR": 1, "CO": 2, "ALL": 3}
     assert n("countries=CO,PE") == {"CO": 3, "PE": 2, "ALL": 5}
     assert n("country=PE") == {"PE": 2, "ALL": 2}
-    set_submitted_at(app, nine["AR1"]["id"], datetime(2020, 1, 10, 15, 0, tzinfo=timezone.utc))
-    set_submitted_at(app, nine["CO1"]["id"], datetime(2020, 1, 31, 23, 0, tzinfo=timezone.utc))
+    set_submitted_at(app, nine["AR1"]["id"], datetime(2020, 1, 10, 15, 0, tzinfo=UTC))
+    set_submitted_at(app, nine["CO1"]["id"], datetime(2020, 1, 31, 23, 0, tzinfo=UTC))
     assert n("countries=AR,CO,PE&date_to=2020-01-31") == {"AR": 1, "CO": 1, "ALL": 2}
     assert n("countries=AR,CO,PE&date_from=2020-01-11&date_to=2020-01-31") == {"CO": 1, "ALL": 1}
     assert n("countries=AR,CO,PE&date_from=2020-02-01") == {"AR": 3, "CO": 2, "PE": 2, "ALL": 7}
@@ -338,7 +338,7 @@ def second_version(app, factory, nine):
     with app.app_context():
         s = db.new_session()
         s.add(Assessment(institution_id=inst.id, instrument_id=INSTRUMENT, instrument_version="2.0", instrument_hash="f" * 64,
-                         language="es", status="submitted", round_number=1, submitted_at=datetime.now(timezone.utc),
+                         language="es", status="submitted", round_number=1, submitted_at=datetime.now(UTC),
                          self_scores={**{d: "3.00" for d in DIMS}, "index": "50.0"}))
         s.commit()
         s.close()
@@ -368,8 +368,6 @@ def test_choosing_one_version_avoids_the_mix(rc, second_version):
     assert response.status_code == 200 and "9 institutions" in text(response)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: /compare/export.<fmt> and /compare/report.pdf do not catch MixedVersions, so a "
-                                       "selection mixing versions is a 500 instead of the API's 422 with the message")
 def test_exports_refuse_mixed_versions_with_422(app, rc, second_version):
     app.config["PROPAGATE_EXCEPTIONS"] = False
     for url in ("/compare/export.csv", "/compare/export.json", "/compare/export.xlsx", "/compare/report.pdf"):
@@ -598,8 +596,6 @@ def test_report_pdf_shows_both_rounds_in_the_assessment_language(app, small_regi
     assert "Where the institution stands" in body and "3.67" in body
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the PDF's 'Change since round N' table has no overall-index row, while the results "
-                                       "page shows the index change (25.0 -> 26.4, +1.4)")
 def test_report_pdf_shows_the_change_of_the_overall_index(app, small_region, rubric):
     a = small_region["A"]
     second = factory_second_round(app, a["member"], rubric, language="en")

@@ -17,7 +17,7 @@ from tests.conftest import login
 
 from .helpers import assessment_row, count, dimension_data, text, tr
 
-SELECT_RE = re.compile(r'<select id="level_([\w-]+)" name="level_\1"[^>]*>(.*?)</select>', re.S)
+SELECT_RE = re.compile(r'<select id="level_([\w-]+)" name="level_\1"[^>]*>(.*?)</select>', re.DOTALL)
 OPTION_RE = re.compile(r'<option value="([^"]*)"\s*(selected)?')
 COMMENT_RE = re.compile(r'<input id="comment_([\w-]+)" name="comment_\1"[^>]*?value="([^"]*)"')
 
@@ -291,9 +291,6 @@ def test_validate_needs_a_validated_level_for_every_answered_criterion(app, rc, 
     assert all(v is None for _l, v, _c in review_rows(app, aid).values())
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a criterion posted without a validated level is flagged twice (level and comment) and "
-                                       "the view keeps only the last message, so the reviewer reads 'A comment is required...' "
-                                       "instead of 'Choose a validated level from 1 to 5.'")
 def test_missing_validated_level_is_reported_as_such(app, rc, case):
     aid = case["id"]
     form = review_form(rc, aid)
@@ -383,8 +380,10 @@ def test_returned_draft_is_editable_shows_comments_keeps_history_and_can_be_vali
 
     # the reviewer validates the new answers from the pre-filled form
     form = review_form(rc, aid)
-    assert form["level_access_documents"] == "2"  # the earlier validated level and comment are kept
+    # the changed self-assessed level needs a fresh review: the form offers it; the comment is kept
+    assert form["level_access_documents"] == "4"
     assert form["comment_access_documents"] == "Ask for the admission rules on CPP"
+    form["level_access_documents"] = "2"  # the reviewer still validates level 2
     form["action"] = "validate"
     assert rc.post(f"/review/{aid}", data=form).status_code == 302
     row = stored(app, aid)
@@ -394,9 +393,6 @@ def test_returned_draft_is_editable_shows_comments_keeps_history_and_can_be_vali
     assert Decimal(row["validated_scores"]["access"]) == Decimal("2.67")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: validated levels copied from the self-assessment by an earlier save survive the return; "
-                                       "after the institution changes those levels, the pre-filled review form posts the stale "
-                                       "level and validation is refused (422: comment required) for criteria the reviewer never changed")
 def test_revalidating_after_the_institution_changed_levels_works_from_the_prefilled_form(app, rc, case, dims):
     aid, member = case["id"], case["member"]
     form = review_form(rc, aid)
@@ -436,8 +432,6 @@ def test_member_sees_validated_scores_and_reviewer_comments_on_results_and_pdf(a
         assert comment in body, comment
 
 
-@pytest.mark.xfail(strict=True, reason="bug: assessment_pdf labels a validated assessment 'Draft' on the cover and prints "
-                                       "'This is a draft: the answers may still change.' (status checks only == 'submitted')")
 def test_validated_pdf_is_not_labelled_a_draft(app, rc, case):
     aid = case["id"]
     assert validate_with_changes(rc, aid).status_code == 302
