@@ -207,18 +207,18 @@ def _heat_colour(value: float, low: float = 1, high: float = 5) -> colors.Color:
 
 
 def heatmap_drawing(rows: Sequence[str], columns: Sequence[str], values: dict[tuple[str, str], float | None],
-                    *, suppressed_label: str = "<3", cell: float = 46, lang: str = "en") -> Drawing:
+                    *, suppressed_label: str = "<3", cell: float = 60, lang: str = "en") -> Drawing:
     """A rows × columns grid of medians (1..5); None cells are shown as suppressed."""
     register_fonts()
-    label_width, header = 120, 58
+    label_width, header = 120, 52
+    row_height = 22
     width = label_width + cell * len(columns) + 4
-    height = header + cell * 0.62 * len(rows) + 4
+    height = header + row_height * len(rows) + 4
     drawing = Drawing(width, height)
-    row_height = cell * 0.62
     for j, column in enumerate(columns):
         x = label_width + j * cell + cell / 2
-        for k, line in enumerate(_wrap(column, 12)[:3]):
-            drawing.add(String(x, height - 12 - k * 9, line, fontName=FONT, fontSize=7, textAnchor="middle"))
+        for k, line in enumerate(_wrap(column, 13)[:4]):
+            drawing.add(String(x, height - 10 - k * 9, line, fontName=FONT, fontSize=7, textAnchor="middle"))
     for i, row in enumerate(rows):
         y = height - header - (i + 1) * row_height
         drawing.add(String(label_width - 6, y + row_height / 2 - 3, row, fontName=FONT, fontSize=8, textAnchor="end"))
