@@ -184,7 +184,12 @@ def text_problems(value: Any, path: str, file: str, languages: Iterable[str]) ->
     ]
 
 
-def _rubric_semantic_problems(data: dict, file: str) -> list[Problem]:
+def _common_problems(data: dict, file: str) -> tuple[list[Problem], Any]:
+    """Checks shared by every kind: required languages, title and description texts.
+
+    Returns the problem list and a ``text(value, path)`` function that appends a translated
+    text's problems to it.
+    """
     problems: list[Problem] = []
     langs = list(data.get("languages") or [])
     for lang in REQUIRED_LANGUAGES:
@@ -198,6 +203,11 @@ def _rubric_semantic_problems(data: dict, file: str) -> list[Problem]:
     text(data.get("title"), "/title")
     if "description" in data:
         text(data["description"], "/description")
+    return problems, text
+
+
+def _rubric_semantic_problems(data: dict, file: str) -> list[Problem]:
+    problems, text = _common_problems(data, file)
 
     level_numbers = [lvl.get("level") for lvl in data.get("levels", [])]
     if sorted(level_numbers) != list(LEVELS):
@@ -357,19 +367,7 @@ PROVIDER_SCALE: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 
 def _provider_semantic_problems(data: dict, file: str) -> list[Problem]:
-    problems: list[Problem] = []
-    langs = list(data.get("languages") or [])
-    for lang in REQUIRED_LANGUAGES:
-        if lang not in langs:
-            problems.append(Problem(file, "/languages", f"language '{lang}' is required"))
-    langs = sorted(set(langs) | set(REQUIRED_LANGUAGES))
-
-    def text(value: Any, path: str) -> None:
-        problems.extend(text_problems(value, path, file, langs))
-
-    text(data.get("title"), "/title")
-    if "description" in data:
-        text(data["description"], "/description")
+    problems, text = _common_problems(data, file)
     values = [point.get("value") for point in data.get("scale", [])]
     if values != list(PROVIDER_SCALE):
         problems.append(Problem(file, "/scale", f"scale values must be exactly {list(PROVIDER_SCALE)} in order, found {values}"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -13,6 +12,7 @@ from ..domain.instruments import Registry
 from ..models import SelectionRound
 from ..reporting.selection_pdf import LetterInfo, RoundInfo, build_letter, build_round_report
 from . import N_, NotFound
+from .files import write_once
 from .selection import final_results, round_instrument
 
 LAYOUT_VERSION = "1"
@@ -20,22 +20,6 @@ LAYOUT_VERSION = "1"
 
 def _fingerprint(*parts) -> str:
     return hashlib.sha256(json.dumps([LAYOUT_VERSION, *parts], sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
-def _write(path: Path, build: Callable) -> Path:
-    """Draw to a temporary file and move it into place (never a half-written PDF)."""
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            build(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _round_date(rnd: SelectionRound):
@@ -51,7 +35,7 @@ def round_report(registry: Registry, rnd: SelectionRound, lang: str, reports_dir
     rows = final_results(rnd)
     key = _fingerprint(rnd.id, rnd.name, rnd.status, rnd.settings, rows, lang, str(_round_date(rnd)))
     path = Path(reports_dir) / f"round-{rnd.id}-report-{lang}-{key}.pdf"
-    return _write(path, lambda fh: build_round_report(_round_info(registry, rnd, rows), lang, fh))
+    return write_once(path, lambda fh: build_round_report(_round_info(registry, rnd, rows), lang, fh))
 
 
 def selected_rows(rnd: SelectionRound) -> list[dict]:
@@ -72,7 +56,7 @@ def _letter(registry: Registry, rnd: SelectionRound, row: dict, lang: str, folde
     fields = {k: row.get(k) for k in ("code", "name", "country", "city", "contact_name")}
     key = _fingerprint(rnd.id, rnd.name, fields, instrument.hash, lang, str(info.letter_date))
     safe_code = "".join(c if c.isalnum() or c in "-_." else "_" for c in row["code"])
-    return _write(folder / f"round-{rnd.id}-letter-{safe_code}-{lang}-{key}.pdf", lambda fh: build_letter(info, lang, fh))
+    return write_once(folder / f"round-{rnd.id}-letter-{safe_code}-{lang}-{key}.pdf", lambda fh: build_letter(info, lang, fh))
 
 
 def round_documents_zip(registry: Registry, rnd: SelectionRound, lang: str, reports_dir: str | os.PathLike,
@@ -98,4 +82,4 @@ def round_documents_zip(registry: Registry, rnd: SelectionRound, lang: str, repo
             for name, path in files:
                 zf.write(path, name)
 
-    return _write(target, build)
+    return write_once(target, build)

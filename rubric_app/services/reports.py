@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -14,6 +13,7 @@ from ..i18n import country_name
 from ..models import Assessment
 from ..reporting.assessment_pdf import PlanNote, ReportInput, build_assessment_pdf
 from . import assessments as svc
+from .files import write_once
 
 #: bump when the layout changes, so cached PDFs are redrawn
 LAYOUT_VERSION = "2"
@@ -79,19 +79,8 @@ def assessment_report(registry: Registry, assessment: Assessment, lang: str, rep
     """
     data = report_input(registry, assessment, lang, session)
     folder = Path(reports_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     stem = f"assessment-{assessment.id}-{lang}-"
-    path = folder / f"{stem}{_fingerprint(data, lang)}.pdf"
-    if path.exists():
-        return path
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            build_assessment_pdf(data, lang, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    path = write_once(folder / f"{stem}{_fingerprint(data, lang)}.pdf", lambda fh: build_assessment_pdf(data, lang, fh))
     for old in folder.glob(f"{stem}*.pdf"):
         if old != path:
             old.unlink(missing_ok=True)
@@ -104,17 +93,4 @@ def comparison_report(result, lang: str, reports_dir: str | os.PathLike) -> Path
     from .comparison import comparison_json
 
     key = hashlib.sha256(json.dumps([LAYOUT_VERSION, lang, comparison_json(result)], sort_keys=True, default=str).encode()).hexdigest()[:20]
-    folder = Path(reports_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"comparison-{lang}-{key}.pdf"
-    if path.exists():
-        return path
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            build_comparison_pdf(result, lang, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_once(Path(reports_dir) / f"comparison-{lang}-{key}.pdf", lambda fh: build_comparison_pdf(result, lang, fh))
