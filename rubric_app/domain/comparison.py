@@ -20,7 +20,7 @@ are.  NaN and infinities are refused.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Iterable, Mapping, Sequence
@@ -200,9 +200,10 @@ def aggregate(observations: Sequence[Observation], dimension_ids: Sequence[str])
     reserved and cannot be a country code, and no dimension may be called ``"index"``.
 
     Note: a suppressed country still contributes to ``"ALL"`` (the region must include every
-    institution).  When a single country is suppressed, the region's minimum/maximum or mean
-    combined with the visible countries' figures can reveal something about its institutions;
-    callers publishing tables should keep that in mind.
+    institution).  When the suppressed countries of a column hold only 1 or 2 institutions, the
+    region's mean is withheld (set to None) for that column, since it minus the visible
+    countries' figures would reveal their total.  Minimum and maximum are computed but must not
+    be published (they are single institutions' scores).
     """
     keys = list(dimension_ids)
     if INDEX in keys:
@@ -226,7 +227,15 @@ def aggregate(observations: Sequence[Observation], dimension_ids: Sequence[str])
                 row[key].append(value)
                 values[ALL][key].append(value)
 
-    return {group: {key: summarize(values[group][key]) for key in keys} for group in _group_order(values)}
+    table = {group: {key: summarize(values[group][key]) for key in keys} for group in _group_order(values)}
+    # Complementary suppression: when the suppressed countries of a column hold 1 or 2
+    # institutions in all, the region's mean minus the visible countries' means would give their
+    # total away, so the region's mean is withheld for that column.
+    for key in keys:
+        hidden = sum(table[g][key].n for g in table if g != ALL and table[g][key].suppressed)
+        if 0 < hidden < MIN_CELL and not table[ALL][key].suppressed:
+            table[ALL][key] = replace(table[ALL][key], mean=None)
+    return table
 
 
 def heatmap_cells(table: Mapping[str, Mapping[str, Summary]], dimension_ids: Sequence[str]) -> list[tuple[str, str, Decimal | None]]:

@@ -212,13 +212,15 @@ def test_aggregate_all_includes_every_observation():
     table = aggregate(OBSERVATIONS, DIMS)
     every = table["ALL"]["d1"]
     # d1 of all 9 (BR's suppressed two included): 1 2 2 3 3 4 4 5 5; sum 29
-    # median x[4] = 3; q1 h = 2 -> x[2] = 2; q3 h = 6 -> x[6] = 4; mean 29 / 9 = 3.222.. -> 3.22
-    assert every == Summary(9, False, median=D("3.00"), q1=D("2.00"), q3=D("4.00"), mean=D("3.22"), minimum=D("1.00"), maximum=D("5.00"))
+    # median x[4] = 3; q1 h = 2 -> x[2] = 2; q3 h = 6 -> x[6] = 4; mean 29 / 9 = 3.222.. would be 3.22, but the
+    # suppressed country holds 2 institutions, so the region mean is withheld (complementary suppression)
+    assert every == Summary(9, False, median=D("3.00"), q1=D("2.00"), q3=D("4.00"), mean=None, minimum=D("1.00"), maximum=D("5.00"))
     # d2: 8 scores (institution 4 has none): 2 2 3 3 3 4 4 5; sum 26 -> mean 3.25
     # median h = 3.5: x[3] = 3, x[4] = 3 -> 3; q1 h = 1.75: x[1] = 2, x[2] = 3 -> 2 + 0.75 * 1 = 2.75
     # q3 h = 5.25 -> x[5] = 4, x[6] = 4 -> 4
     d2 = table["ALL"]["d2"]
-    assert (d2.n, d2.median, d2.q1, d2.q3, d2.mean) == (8, D("3.00"), D("2.75"), D("4.00"), D("3.25"))
+    # (the mean 3.25 is withheld: the suppressed country still holds 1 or 2 institutions in this column)
+    assert (d2.n, d2.median, d2.q1, d2.q3, d2.mean) == (8, D("3.00"), D("2.75"), D("4.00"), None)
 
 
 def test_aggregate_index_row():
@@ -228,9 +230,10 @@ def test_aggregate_index_row():
     assert (ar.n, ar.median, ar.q1, ar.q3, ar.mean) == (3, D("37.50"), D("25.00"), D("50.00"), D("37.50"))
     # CL: institution 4 has no index -> 25 62.5 87.5, n = 3, mean 175 / 3 = 58.333.. -> 58.33
     assert (table["CL"]["index"].n, table["CL"]["index"].mean) == (3, D("58.33"))
-    # ALL: 8 indices: 12.5 25 37.5 62.5 62.5 62.5 87.5 100, sum 450 -> mean 56.25; median h=3.5 -> 62.5
+    # ALL: 8 indices: 12.5 25 37.5 62.5 62.5 62.5 87.5 100, median h=3.5 -> 62.5; the mean (56.25) is withheld
+    # because the suppressed country's 2 institutions could be read off it
     every = table["ALL"]["index"]
-    assert (every.n, every.mean, every.median, every.minimum, every.maximum) == (8, D("56.25"), D("62.50"), D("12.50"), D("100.00"))
+    assert (every.n, every.mean, every.median, every.minimum, every.maximum) == (8, None, D("62.50"), D("12.50"), D("100.00"))
 
 
 def test_aggregate_missing_dimension_counts_as_none():
@@ -472,3 +475,20 @@ def test_module_imports_only_the_standard_library():
     assert not roots & {"flask", "sqlalchemy", "numpy", "werkzeug", "wtforms", "flask_babel", "flask_login"}
     assert roots <= {"__future__", "bisect", "dataclasses", "decimal", "fractions", "typing", "statistics", "collections", "math"}
     assert "import_module" not in source and "__import__" not in source
+
+
+def test_region_mean_is_withheld_when_suppressed_countries_hold_one_or_two_institutions():
+    from decimal import Decimal as D
+
+    from rubric_app.domain.comparison import Observation, aggregate
+
+    obs = [Observation(i, "AR", {"d": D("3.00")}, None) for i in range(1, 4)]  # AR: 3 institutions, visible
+    obs.append(Observation(9, "PE", {"d": D("1.00")}, None))  # PE: 1 institution, suppressed
+    table = aggregate(obs, ["d"])
+    assert table["PE"]["d"].suppressed
+    # ALL mean (3*3 + 1) / 4 = 2.5 and AR's mean 3.00 would give PE's score away: withheld
+    assert table["ALL"]["d"].mean is None
+    assert table["ALL"]["d"].median == D("3.00") and table["ALL"]["d"].n == 4
+    # with 3 or more suppressed-away institutions (or none) the region mean is published
+    more = obs + [Observation(10, "CO", {"d": D("2.00")}, None), Observation(11, "BO", {"d": D("2.00")}, None)]
+    assert aggregate(more, ["d"])["ALL"]["d"].mean == D("2.33")  # (3 + 3 + 3 + 1 + 2 + 2) / 6 = 2.333.. -> 2.33

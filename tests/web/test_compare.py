@@ -58,7 +58,7 @@ def cell(data: dict, group: str, key: str) -> dict:
 
 def stats(data: dict, group: str, key: str) -> tuple:
     c = cell(data, group, key)
-    return (c["n"], D(c["median"]), D(c["q1"]), D(c["q3"]), D(c["mean"]))
+    return (c["n"], D(c["median"]), D(c["q1"]), D(c["q3"]), D(c["mean"]) if c["mean"] is not None else None)
 
 
 def pdf_text(data: bytes) -> str:
@@ -194,12 +194,13 @@ def test_api_aggregates_match_the_hand_computation(rc, nine):
     assert stats(data, "CO", "access") == (3, D("2.33"), D("2.17"), D("2.67"), D("2.44"))
     # CO index 25, 26.4, 50: q1 25.7, q3 26.4 + 0.5 * 23.6 = 38.2, mean 101.4 / 3 = 33.8
     assert stats(data, "CO", "index") == (3, D("26.40"), D("25.70"), D("38.20"), D("33.80"))
-    # region: policy 1,2,2,2,3,3,4,4,5 -> median 3, q1 2, q3 4, mean 26/9 = 2.888.. -> 2.89
-    assert stats(data, "ALL", "policy") == (9, D("3.00"), D("2.00"), D("4.00"), D("2.89"))
-    # region access 1,2,2,2.33,3,3,4,4.67,5 -> mean 27/9 = 3
-    assert stats(data, "ALL", "access") == (9, D("3.00"), D("2.00"), D("4.00"), D("3.00"))
-    # region index 0,25,25,26.4,50,50,75,77.8,100 -> mean 429.2 / 9 = 47.688.. -> 47.69
-    assert stats(data, "ALL", "index") == (9, D("50.00"), D("25.00"), D("75.00"), D("47.69"))
+    # region: policy 1,2,2,2,3,3,4,4,5 -> median 3, q1 2, q3 4; the mean (26/9 = 2.89) is withheld because
+    # the suppressed PE cell holds 2 institutions (complementary suppression)
+    assert stats(data, "ALL", "policy") == (9, D("3.00"), D("2.00"), D("4.00"), None)
+    # region access 1,2,2,2.33,3,3,4,4.67,5 (mean 27/9 = 3, withheld as above)
+    assert stats(data, "ALL", "access") == (9, D("3.00"), D("2.00"), D("4.00"), None)
+    # region index 0,25,25,26.4,50,50,75,77.8,100 (mean 47.69, withheld as above)
+    assert stats(data, "ALL", "index") == (9, D("50.00"), D("25.00"), D("75.00"), None)
     for dim in ("relevance", "recognition", "people", "articulation"):
         assert stats(data, "AR", dim) == stats(data, "AR", "policy")
         assert stats(data, "ALL", dim) == stats(data, "ALL", "policy")
@@ -279,8 +280,9 @@ def test_validated_basis_uses_only_validated_assessments_and_their_levels(app, r
     assert stats(data, "CO", "access") == (3, D("1.33"), D("1.17"), D("1.67"), D("1.44"))
     assert cell(data, "AR", "policy") == {"n": 2, "suppressed": True}
     assert "PE" not in data["groups"]
-    # region policy 1, 1, 2 (CO) + 1, 2 (AR2, AR3 lowered): median 1, mean 7/5 = 1.4
-    assert stats(data, "ALL", "policy") == (5, D("1.00"), D("1.00"), D("2.00"), D("1.40"))
+    # region policy 1, 1, 2 (CO) + 1, 2 (AR2, AR3 lowered): median 1; the mean (7/5) is withheld since the
+    # suppressed AR cell holds 2 institutions
+    assert stats(data, "ALL", "policy") == (5, D("1.00"), D("1.00"), D("2.00"), None)
     # the self basis still counts all nine, with their self-assessed scores
     self_basis = api(rc)
     assert self_basis["institutions"] == 9
@@ -445,7 +447,7 @@ def test_exports_carry_the_same_aggregates_as_the_api(rc, nine):
     for (group, key), row in xrows.items():
         c = cell(data, group, key)
         assert row[2] == c["n"] and row[3] == c["suppressed"]
-        assert tuple(row[4:8]) == tuple(float(c[k]) if k in c else None for k in ("median", "q1", "q3", "mean"))
+        assert tuple(row[4:8]) == tuple(float(c[k]) if c.get(k) is not None else None for k in ("median", "q1", "q3", "mean"))
 
 
 def test_reviewers_get_institution_scores_in_the_exports_and_page(rc, nine):
