@@ -115,9 +115,10 @@ class Comparison:
 
 def _rows(session: Session, filters: Filters):
     statuses = (VALIDATED,) if filters.basis == "validated" else (SUBMITTED, VALIDATED)
+    scores = Assessment.validated_scores if filters.basis == "validated" else Assessment.self_scores
     query = (select(Assessment.id, Assessment.institution_id, Institution.name, Institution.country, Assessment.instrument_id,
                     Assessment.instrument_version, Assessment.round_number, Assessment.submitted_at,
-                    Assessment.self_scores, Assessment.validated_scores, Assessment.level_pairs)
+                    scores.label("scores"), Assessment.level_pairs)
              .join(Institution, Institution.id == Assessment.institution_id)
              .where(Assessment.status.in_(statuses)))
     if filters.instrument:
@@ -147,7 +148,7 @@ def _decimal(value) -> Decimal | None:
 
 #: (filters, with_institutions, data stamp) -> Comparison; a new stamp (any assessment or
 #: institution added or changed) makes every older entry unreachable
-_CACHE: dict[tuple, Comparison] = {}
+_CACHE: dict[tuple, object] = {}
 CACHE_SIZE = 64
 
 
@@ -200,7 +201,7 @@ def _compute(session: Session, registry: Registry, filters: Filters, with_instit
     dims = [d.id for d in rubric.dimensions]
     observations, pair_rows, institutions = [], [], []
     for row in latest.values():
-        stored = (row.validated_scores if filters.basis == "validated" else row.self_scores) or {}
+        stored = row.scores or {}
         scores = {d: _decimal(stored.get(d)) for d in dims}
         observations.append(Observation(row.institution_id, row.country, scores, _decimal(stored.get("index"))))
         for dim_id, pairs in (row.level_pairs or {}).items():
@@ -312,21 +313,25 @@ def comparison_json_bytes(result: Comparison, *, with_institutions: bool = False
 
 def benchmark(session: Session, registry: Registry, assessment: Assessment) -> dict[str, dict[str, Summary]]:
     """The country's and the region's aggregates for an institution's own results page (self basis,
-    same instrument version, suppression applied).  Not scoped by role: it publishes aggregates only."""
-    filters = Filters(instrument=assessment.instrument_id, versions=(assessment.instrument_version,))
-    rows = _rows(session, filters)
-    latest: dict[int, object] = {}
-    for row in rows:
-        current = latest.get(row.institution_id)
-        if current is None or (row.round_number, row.id) > (current.round_number, current.id):
-            latest[row.institution_id] = row
-    rubric = rubric_for_assessment(registry, assessment)
-    dims = [d.id for d in rubric.dimensions]
-    observations = [Observation(r.institution_id, r.country, {d: _decimal((r.self_scores or {}).get(d)) for d in dims},
-                                _decimal((r.self_scores or {}).get("index"))) for r in latest.values()]
-    table = aggregate(observations, dims)
-    country = assessment.institution.country
-    return {"country": table.get(country, {}), "region": table.get("ALL", {})}
+    same instrument version, suppression applied).  Not scoped by role: it publishes aggregates only.
+    Cached with the comparison results (same data stamp)."""
+    key = ("benchmark", assessment.instrument_id, assessment.instrument_version, data_stamp(session), id(registry))
+    table = _CACHE.get(key)
+    if table is None:
+        filters = Filters(instrument=assessment.instrument_id, versions=(assessment.instrument_version,))
+        latest: dict[int, object] = {}
+        for row in _rows(session, filters):
+            current = latest.get(row.institution_id)
+            if current is None or (row.round_number, row.id) > (current.round_number, current.id):
+                latest[row.institution_id] = row
+        dims = [d.id for d in rubric_for_assessment(registry, assessment).dimensions]
+        observations = [Observation(r.institution_id, r.country, {d: _decimal((r.scores or {}).get(d)) for d in dims},
+                                    _decimal((r.scores or {}).get("index"))) for r in latest.values()]
+        table = aggregate(observations, dims)
+        if len(_CACHE) >= CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = table
+    return {"country": table.get(assessment.institution.country, {}), "region": table.get("ALL", {})}
 
 
 def rubric_for_assessment(registry: Registry, assessment: Assessment) -> Rubric:
