@@ -340,4 +340,3 @@ def rubric_for_assessment(registry: Registry, assessment: Assessment) -> Rubric:
     return rubric_for(registry, assessment)
 
 
-__all__ = ["MixedVersions", "Filters", "compare", "parse_filters", "benchmark"]
