@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from ..domain.comparison import (
     MIN_CELL,
     Agreement,
-    MixedVersions,
     Observation,
     Summary,
     agreement_table,
