@@ -45,11 +45,11 @@ def register_fonts() -> None:
 def _wrap(text: str, width: int = 20) -> list[str]:
     lines: list[str] = []
     for word in text.split():
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
+        if lines and (len(lines[-1]) + 1 + len(word) <= width or len(word) <= 2):
             lines[-1] += " " + word
         else:
             lines.append(word)
-    return lines[:4]
+    return lines[:6]
 
 
 def radar_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], colors.Color]],
@@ -210,14 +210,14 @@ def heatmap_drawing(rows: Sequence[str], columns: Sequence[str], values: dict[tu
                     *, suppressed_label: str = "<3", cell: float = 60, lang: str = "en") -> Drawing:
     """A rows × columns grid of medians (1..5); None cells are shown as suppressed."""
     register_fonts()
-    label_width, header = 120, 52
+    label_width, header = 120, 62
     row_height = 22
     width = label_width + cell * len(columns) + 4
     height = header + row_height * len(rows) + 4
     drawing = Drawing(width, height)
     for j, column in enumerate(columns):
         x = label_width + j * cell + cell / 2
-        for k, line in enumerate(_wrap(column, 13)[:4]):
+        for k, line in enumerate(_wrap(column, 13)[:6]):
             drawing.add(String(x, height - 10 - k * 9, line, fontName=FONT, fontSize=7, textAnchor="middle"))
     for i, row in enumerate(rows):
         y = height - header - (i + 1) * row_height
