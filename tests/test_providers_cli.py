@@ -6,7 +6,6 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from rubric_app.extensions import db
@@ -16,16 +15,6 @@ from rubric_app.services import selection as sel
 
 PROVIDER_INSTRUMENT = "sde-provider-assessment"
 
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    from functools import partial
-
-    from werkzeug.security import generate_password_hash
-
-    from rubric_app.services import accounts
-
-    monkeypatch.setattr(accounts, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1000"))
 
 
 def registry_rows(app) -> dict:

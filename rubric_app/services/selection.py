@@ -43,29 +43,27 @@ def _int(value: Any, field: str, problems: list, default: int = 0) -> int:
     return int(value)
 
 
+def _decimal_map(raw: dict, name: str, problems: list) -> dict[str, Decimal]:
+    """``raw[name]`` as category id -> number, adding a problem for anything else."""
+    values = raw.get(name) or {}
+    if not isinstance(values, dict):
+        problems.append({"field": name, "message": f"{name} must map category ids to numbers"})
+        return {}
+    result = {}
+    for key, value in values.items():
+        number = _decimal(value, f"{name}.{key}", problems)
+        if number is not None:
+            result[str(key)] = number
+    return result
+
+
 def parse_settings(instrument: ProviderInstrument, raw: dict) -> RoundSettings:
     """Round settings from JSON-like input; raises :class:`Invalid` listing every problem."""
     if not isinstance(raw, dict):
         raise Invalid("The round settings must be a JSON object.")
     problems: list[dict] = []
-    weights = {}
-    raw_weights = raw.get("weights") or {}
-    if not isinstance(raw_weights, dict):
-        problems.append({"field": "weights", "message": "weights must map category ids to numbers"})
-        raw_weights = {}
-    for key, value in raw_weights.items():
-        number = _decimal(value, f"weights.{key}", problems)
-        if number is not None:
-            weights[str(key)] = number
-    min_scores = {}
-    raw_min = raw.get("min_scores") or {}
-    if not isinstance(raw_min, dict):
-        problems.append({"field": "min_scores", "message": "min_scores must map category ids to numbers"})
-        raw_min = {}
-    for key, value in raw_min.items():
-        number = _decimal(value, f"min_scores.{key}", problems)
-        if number is not None:
-            min_scores[str(key)] = number
+    weights = _decimal_map(raw, "weights", problems)
+    min_scores = _decimal_map(raw, "min_scores", problems)
     knockouts = raw.get("knockouts") or []
     if not isinstance(knockouts, list) or not all(isinstance(k, str) for k in knockouts):
         problems.append({"field": "knockouts", "message": "knockouts must be a list of eligibility fact ids"})

@@ -20,16 +20,6 @@ from tests.conftest import login
 NAMES = ("Instituto Lapacho", "Centro Ceibo", "Escuela Quebracho", "Cetpro Ichu")
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    from functools import partial
-
-    from werkzeug.security import generate_password_hash
-
-    from rubric_app.services import accounts
-
-    monkeypatch.setattr(accounts, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1000"))
-
 
 def tr(lang: str, msgid: str) -> str:
     with open(TRANSLATIONS / lang / "LC_MESSAGES" / "messages.po", "rb") as fh:

@@ -32,16 +32,6 @@ def flat(value: str) -> str:
     return " ".join(value.split())
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    from functools import partial
-
-    from werkzeug.security import generate_password_hash
-
-    from rubric_app.services import accounts
-
-    monkeypatch.setattr(accounts, "generate_password_hash", partial(generate_password_hash, method="pbkdf2:sha256:1000"))
-
 
 @pytest.fixture
 def inst(app):
