@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rubric_app import create_app  # noqa: E402
+from rubric_app import create_app, schema  # noqa: E402
 from rubric_app.extensions import db  # noqa: E402
 from rubric_app.models import Base  # noqa: E402
 from rubric_app.services import accounts  # noqa: E402
@@ -52,9 +52,14 @@ def main() -> None:
         if args.database_url:
             from sqlalchemy import create_engine
 
+            from sqlalchemy import text
+
             engine = create_engine(url)
             Base.metadata.drop_all(engine)
+            with engine.begin() as conn:
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
             engine.dispose()
+        schema.upgrade(url)
         app = create_app({"SECRET_KEY": "bench", "DATABASE_URL": url, "REPORTS_DIR": f"{tmp}/reports", "WTF_CSRF_ENABLED": False})
         with app.app_context():
             s = db.new_session()

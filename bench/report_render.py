@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rubric_app import create_app  # noqa: E402
+from rubric_app import create_app, schema  # noqa: E402
 from rubric_app.domain.scoring import CriterionAnswer  # noqa: E402
 from rubric_app.extensions import db  # noqa: E402
 from rubric_app.reporting.assessment_pdf import build_assessment_pdf  # noqa: E402
@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        schema.upgrade(f"sqlite:///{tmp}/bench.db")
         app = create_app({"SECRET_KEY": "bench", "DATABASE_URL": f"sqlite:///{tmp}/bench.db", "REPORTS_DIR": f"{tmp}/reports"})
         with app.app_context():
             s = db.new_session()

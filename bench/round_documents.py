@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rubric_app import create_app  # noqa: E402
+from rubric_app import create_app, schema  # noqa: E402
 from rubric_app.extensions import db  # noqa: E402
 from rubric_app.services import accounts  # noqa: E402
 from rubric_app.services.documents import round_documents_zip, selected_rows  # noqa: E402
@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--quota", type=int, default=12)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        schema.upgrade(f"sqlite:///{tmp}/b.db")
         app = create_app({"SECRET_KEY": "bench", "DATABASE_URL": f"sqlite:///{tmp}/b.db", "REPORTS_DIR": f"{tmp}/reports"})
         with app.app_context():
             s = db.new_session()

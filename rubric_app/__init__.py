@@ -30,8 +30,14 @@ def ensure_instance_config(instance_path: str) -> Path:
     return path
 
 
-def create_app(test_config: dict | None = None) -> Flask:
-    """The application factory (defaults, then instance/config.py or ``test_config``)."""
+def create_app(test_config: dict | None = None, *, check_schema: bool = True) -> Flask:
+    """The application factory (defaults, then instance/config.py or ``test_config``).
+
+    Refuses to start (:class:`RuntimeError` with one line saying what to run) unless the database
+    is at the head schema revision. ``check_schema=False`` is for the ``db`` commands, which must
+    run on out-of-date databases. With ``DATABASE_AUTO_CREATE`` (tests) an empty database gets
+    the tables from the models, stamped at the head revision.
+    """
     app = Flask(__name__, instance_relative_config=True, instance_path=os.environ.get("RUBRIC_INSTANCE_PATH") or None)
     app.config.from_mapping(
         DATABASE_URL="sqlite:///" + os.path.join(app.instance_path, "rubric.db"),
@@ -66,7 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     i18n.compile_catalogs()
     db.init_app(app)
     with app.app_context():
-        db.create_all()
+        _prepare_schema(app, check_schema)
     babel.init_app(app, locale_selector=i18n.select_locale)
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -79,3 +85,16 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     register_commands(app)
     return app
+
+
+def _prepare_schema(app: Flask, check_schema: bool) -> None:
+    from . import schema
+    from .extensions import db
+
+    if app.config.get("DATABASE_AUTO_CREATE") and schema.is_empty(db.engine):
+        db.create_all()
+    if check_schema:
+        problem = schema.check(db.engine)
+        if problem:
+            db.engine.dispose()
+            raise RuntimeError(problem)

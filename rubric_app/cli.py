@@ -1,17 +1,26 @@
-"""Flask commands: rubrics, users, demo, translate, db."""
+"""Flask commands: rubrics, db, users, demo, providers, translate."""
 from __future__ import annotations
 
+import os
 import random
+import shutil
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, ScriptInfo
 
 from . import PROJECT_ROOT
 from .domain.instruments import validate_path
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 # --------------------------------------------------------------------------- rubrics
 # Registered as a flask.commands entry point, so it runs without loading the app (and
@@ -42,6 +51,252 @@ def validate_command(path: Path | None) -> None:
         click.echo(f"ok  {file}  {inst.id} {inst.version}  {size}  sha256:{inst.hash[:16]}")
 
 
+# --------------------------------------------------------------------------- db
+# Also an entry point: the db commands must run while the schema is out of date, so they build
+# the app themselves without the schema check instead of letting Flask load it.
+
+
+@click.group("db", help="Database schema (migrations), backup and restore.")
+def db_cli() -> None:
+    pass
+
+
+def _db_app() -> Flask:
+    info = click.get_current_context().find_object(ScriptInfo)
+    if info is not None and info.create_app is not None:  # a test runner hands its app over
+        return info.create_app()
+    from . import create_app
+
+    return create_app(check_schema=False)
+
+
+@contextmanager
+def _database() -> Iterator[Engine]:
+    """The app's engine, outside the schema check; database errors become one-line messages."""
+    from sqlalchemy.exc import OperationalError
+
+    from .extensions import db
+
+    app = _db_app()
+    with app.app_context():
+        try:
+            yield db.engine
+        except OperationalError as exc:
+            raise click.ClickException(f"Cannot use the database {_shown(db.engine)}: {exc.orig}") from exc
+        finally:
+            db.engine.dispose()
+
+
+def _shown(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _head_note(revision: str | None) -> str:
+    from .schema import head_revision
+
+    return " (head)" if revision == head_revision() else ""
+
+
+@db_cli.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="The revision to upgrade to.")
+def upgrade_command(revision: str) -> None:
+    """Bring the schema to the revision this version needs (adopts databases made before migrations)."""
+    from alembic.util import CommandError
+
+    from . import schema
+
+    with _database() as engine:
+        try:
+            result = schema.upgrade(engine, revision)
+        except schema.SchemaError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except CommandError as exc:
+            raise click.ClickException(f"Cannot upgrade {_shown(engine)} to {revision}: {exc}") from exc
+        if result.adopted:
+            click.echo(f"Adopted {_shown(engine)}, made before migrations, at revision {result.adopted}.")
+        if result.before == result.after:
+            click.echo(f"The database is already at revision {result.after}{_head_note(result.after)}.")
+        else:
+            click.echo(f"Upgraded {_shown(engine)} from {result.before or 'an empty database'} "
+                       f"to {result.after}{_head_note(result.after)}.")
+
+
+@db_cli.command("init")
+@click.pass_context
+def init_db_command(ctx: click.Context) -> None:
+    """Alias of 'db upgrade'."""
+    ctx.invoke(upgrade_command)
+
+
+@db_cli.command("current")
+def current_command() -> None:
+    """Show the database's schema revision and whether it is the one this version needs."""
+    from . import schema
+
+    with _database() as engine:
+        revision = schema.current_revision(engine)
+        problem = schema.check(engine)
+        click.echo(f"Database: {_shown(engine)}")
+        click.echo(f"Revision: {revision or 'none'}{_head_note(revision)}")
+        click.echo(problem or "The schema is current.")
+
+
+def _new_private_file(path: Path) -> Path:
+    """An empty file (mode 0600) next to ``path``, to be renamed over it when complete."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    os.chmod(temp, 0o600)
+    return temp
+
+
+def _sqlite_file(engine: Engine) -> Path:
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise click.ClickException(f"Cannot back up or restore {_shown(engine)}: not an SQLite database file.")
+    return Path(database)
+
+
+def _libpq(engine: Engine, tool: str) -> tuple[str, str, dict]:
+    """The tool's path, the URL in libpq's form (no password) and an environment with PGPASSWORD."""
+    exe = shutil.which(tool)
+    if exe is None:
+        raise click.ClickException(f"{tool} is not installed (or not on PATH); install the PostgreSQL client tools, "
+                                   f"e.g. 'apt-get install postgresql-client', matching the server's major version.")
+    url = engine.url.set(drivername="postgresql", password=None)
+    env = dict(os.environ)
+    if engine.url.password:
+        env["PGPASSWORD"] = str(engine.url.password)
+    return exe, url.render_as_string(hide_password=False), env
+
+
+@db_cli.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+def backup_command(path: Path, force: bool) -> None:
+    """Copy the database to PATH (mode 0600); safe while the app serves.
+
+    SQLite: SQLite's online backup; PostgreSQL: pg_dump --format=custom.
+    """
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists; choose another file or pass --force to overwrite it.")
+    with _database() as engine:
+        temp = _new_private_file(path)
+        try:
+            if engine.dialect.name == "sqlite":
+                revision = _sqlite_backup(_sqlite_file(engine), temp)
+            else:
+                exe, url, env = _libpq(engine, "pg_dump")
+                done = subprocess.run([exe, "--format=custom", "--file", str(temp), url], env=env, capture_output=True, text=True)
+                if done.returncode:
+                    raise click.ClickException(f"pg_dump failed: {done.stderr.strip()}")
+                revision = _pg_archive_revision(temp)
+            os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+        click.echo(f"Backed up {_shown(engine)} (revision {revision or 'none'}) to {path}.")
+
+
+def _sqlite_backup(source: Path, target: Path) -> str | None:
+    if not source.exists():
+        raise click.ClickException(f"There is no database at {source}.")
+    src = sqlite3.connect(source)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        return _sqlite_revision(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+def _sqlite_revision(conn: sqlite3.Connection) -> str | None:
+    try:
+        rows = conn.execute("SELECT version_num FROM alembic_version").fetchall()
+    except sqlite3.DatabaseError:
+        return None
+    return rows[0][0] if len(rows) == 1 else None
+
+
+def _pg_archive_revision(path: Path) -> str | None:
+    """The revision stored in a pg_dump archive's alembic_version table (None when it has none)."""
+    exe = shutil.which("pg_restore")
+    if exe is None:
+        return None
+    done = subprocess.run([exe, "--data-only", "--table=alembic_version", "--file=-", str(path)], capture_output=True, text=True)
+    lines = done.stdout.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("COPY ") and "alembic_version" in line and i + 1 < len(lines) and lines[i + 1] != "\\.":
+            return lines[i + 1].strip()
+    return None
+
+
+@db_cli.command("restore")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Replace the database's content without asking.")
+def restore_command(path: Path, yes: bool) -> None:
+    """Replace the database's content with the backup at PATH (made by 'db backup')."""
+    from . import schema
+
+    with _database() as engine:
+        if not yes:
+            click.confirm(f"Replace everything in {_shown(engine)} with {path}?", abort=True)
+        if engine.dialect.name == "sqlite":
+            _sqlite_restore(path, _sqlite_file(engine), engine)
+        else:
+            _pg_restore(path, engine)
+        revision = schema.current_revision(engine)
+        problem = schema.check(engine)
+        click.echo(f"Restored {path} into {_shown(engine)} (revision {revision}).")
+        click.echo(problem or "The schema is current; no upgrade needed.")
+
+
+def _known_backup_revision(path: Path, revision: str | None) -> None:
+    from .schema import known_revisions
+
+    if revision is None:
+        raise click.ClickException(f"{path} has no schema revision (no alembic_version row): it is not a backup made "
+                                   f"by 'flask --app rubric_app db backup'; nothing was restored.")
+    if revision not in known_revisions():
+        raise click.ClickException(f"{path} is at revision {revision}, which this version of rubric does not know; "
+                                   f"nothing was restored.")
+
+
+def _sqlite_restore(path: Path, live: Path, engine: Engine) -> None:
+    with path.open("rb") as fh:
+        if fh.read(16) != b"SQLite format 3\x00":
+            raise click.ClickException(f"{path} is not an SQLite database; nothing was restored.")
+    src = sqlite3.connect(path)
+    try:
+        _known_backup_revision(path, _sqlite_revision(src))
+        engine.dispose()
+        live.parent.mkdir(parents=True, exist_ok=True)
+        dst = sqlite3.connect(live, timeout=30)
+        try:
+            src.backup(dst)
+        except sqlite3.Error as exc:
+            raise click.ClickException(f"Restoring {path} into {live} failed: {exc}") from exc
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+def _pg_restore(path: Path, engine: Engine) -> None:
+    exe, url, env = _libpq(engine, "pg_restore")
+    listed = subprocess.run([exe, "--list", str(path)], capture_output=True, text=True)
+    if listed.returncode:
+        raise click.ClickException(f"{path} is not a pg_dump archive (--format=custom): {listed.stderr.strip()}; "
+                                   f"nothing was restored.")
+    _known_backup_revision(path, _pg_archive_revision(path))
+    engine.dispose()
+    done = subprocess.run([exe, "--clean", "--if-exists", "--no-owner", "--single-transaction", "-d", url, str(path)],
+                          env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise click.ClickException(f"pg_restore failed (the database is unchanged): {done.stderr.strip()}")
+
+
 users_cli = AppGroup("users", help="Accounts and API tokens.")
 
 
@@ -61,7 +316,6 @@ def create_user_command(email, password, role, name, institution_name, country, 
     from .i18n import is_country
     from .services import ServiceError, accounts
 
-    db.create_all()
     session = db.new_session()
     try:
         institution = None
@@ -103,18 +357,6 @@ def token_command(email, name) -> None:
         session.close()
 
 
-db_cli = AppGroup("db", help="Database.")
-
-
-@db_cli.command("init")
-def init_db_command() -> None:
-    """Create the tables that do not exist yet."""
-    from .extensions import db
-
-    db.create_all()
-    click.echo("Database ready.")
-
-
 demo_cli = AppGroup("demo", help="Fictitious demo data.")
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -146,7 +388,6 @@ def seed_command(seed_value: int) -> None:
     from .services import accounts
     from .services import assessments as svc
 
-    db.create_all()
     session = db.new_session()
     registry = current_app.extensions["instruments"]
     rubric = registry.latest("ifp-migrant-inclusion") or registry.rubrics()[0]
@@ -282,7 +523,8 @@ def _seed_demo_selection(session, registry, seed_value: int) -> tuple[int, int]:
     return session.scalar(select(func.count(Provider.id))), session.scalar(select(func.count(SelectionRound.id)))
 
 
-translate_cli = AppGroup("translate", help="Interface translations (pybabel wrapped).")
+# Registered as a flask.commands entry point: translators need no database and no app.
+translate_cli = click.Group("translate", help="Interface translations (pybabel wrapped).")
 TRANSLATIONS = Path(__file__).parent / "translations"
 
 
@@ -343,5 +585,5 @@ def translate_compile() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for group in (users_cli, db_cli, demo_cli, providers_cli, translate_cli):
+    for group in (users_cli, demo_cli, providers_cli):
         app.cli.add_command(group)

@@ -53,9 +53,13 @@ class Database:
             session.close()
 
     def create_all(self) -> None:
-        from .models import Base
+        """Create an EMPTY database's tables from the models, stamped at the head revision (tests only).
 
-        Base.metadata.create_all(self.engine)
+        Real databases are made and upgraded by migrations: ``flask --app rubric_app db upgrade``.
+        """
+        from .schema import create_from_models
+
+        create_from_models(self.engine)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

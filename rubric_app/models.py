@@ -116,6 +116,8 @@ class Assessment(Base):
     #: language of the assessment and of its PDF
     language: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), default=DRAFT)
+    #: optimistic-concurrency version: bumped on every change; writes name the version they saw
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     #: 1 for the institution's first round on this instrument, then 2, 3...
     round_number: Mapped[int] = mapped_column(Integer, default=1)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"))
@@ -148,12 +150,15 @@ class Answer(Base):
     level: Mapped[int | None] = mapped_column(Integer)
     not_applicable: Mapped[bool] = mapped_column(Boolean, default=False)
     na_reason: Mapped[str] = mapped_column(Text, default="")
+    #: target level chosen by the person; None follows the level (current + 1, at most 5)
     target: Mapped[int | None] = mapped_column(Integer)
     evidence: Mapped[str] = mapped_column(Text, default="")
     #: level set by a reviewer (None until reviewed)
     validated_level: Mapped[int | None] = mapped_column(Integer)
     #: the reviewer's comment (required where the validated level differs)
     review_comment: Mapped[str] = mapped_column(Text, default="")
+    #: optimistic-concurrency version: bumped on every change; writes name the version they saw
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     assessment: Mapped[Assessment] = relationship(back_populates="answers")
@@ -190,8 +195,11 @@ class PlanEdit(Base):
     #: one of PLAN_STATUSES
     status: Mapped[str] = mapped_column(String(16), default="todo")
     note: Mapped[str] = mapped_column(Text, default="")
+    #: optimistic-concurrency version: bumped on every change; writes name the version they saw
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     __table_args__ = (UniqueConstraint("assessment_id", "criterion_id", name="uq_plan_criterion"),)
+    __mapper_args__ = {"version_id_col": version}
 
 
 class AuditEntry(Base):
@@ -239,8 +247,12 @@ class Provider(Base):
     item_scores: Mapped[dict] = mapped_column(JSON, default=dict)
     #: True for generated demo or benchmark data
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: optimistic-concurrency version: bumped on every change; writes name the version they saw
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class SelectionRound(Base):
@@ -261,12 +273,16 @@ class SelectionRound(Base):
     results: Mapped[list] = mapped_column(JSON, default=list)
     #: "open" (re-runs on the current registry) or "frozen" (inputs and results kept)
     status: Mapped[str] = mapped_column(String(16), default=ROUND_OPEN)
+    #: optimistic-concurrency version: bumped on every change; writes name the version they saw
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     frozen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     overrides: Mapped[list["SelectionOverride"]] = relationship(cascade="all, delete-orphan", order_by="SelectionOverride.id")
+
+    __mapper_args__ = {"version_id_col": version}
 
 
 class SelectionOverride(Base):

@@ -51,15 +51,31 @@ def make_app(tmp_path, **overrides):
         "REPORTS_DIR": str(tmp_path / "reports"),
         "WTF_CSRF_ENABLED": False,
         "SERVER_NAME": None,
+        # an empty database gets the tables from the models, stamped at the head revision
+        "DATABASE_AUTO_CREATE": True,
     }
     config.update(overrides)
     if ON_POSTGRES:
-        from sqlalchemy import create_engine
-
-        engine = create_engine(config["DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1))
-        Base.metadata.drop_all(engine)
-        engine.dispose()
+        drop_everything(config["DATABASE_URL"])
     return create_app(config)
+
+
+def drop_everything(url):
+    """Drop rubric's tables and alembic_version (PostgreSQL: the tests share one database)."""
+    from sqlalchemy import create_engine, inspect, text
+
+    from rubric_app.schema import app_tables
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        Base.metadata.drop_all(engine)
+        with engine.begin() as conn:
+            cascade = " CASCADE" if conn.dialect.name == "postgresql" else ""
+            for name in sorted(app_tables() & set(inspect(conn).get_table_names())):  # tables only older revisions have
+                conn.execute(text(f'DROP TABLE IF EXISTS "{name}"{cascade}'))
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture

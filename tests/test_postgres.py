@@ -52,7 +52,8 @@ def test_api_round_trip_on_postgresql(app, factory):
     assert created.status_code == 201
     rubric = app.extensions["instruments"].get("ifp-migrant-inclusion", "1.0")
     answers = [{"criterion": c.id, "level": 2} for c in rubric.criteria]
-    assert client.put(f"/api/v1/assessments/{created.json['id']}/answers", json=answers, headers=headers).status_code == 200
-    done = client.post(f"/api/v1/assessments/{created.json['id']}/submit", headers=headers)
+    saved = client.put(f"/api/v1/assessments/{created.json['id']}/answers", json=answers, headers=headers)
+    assert saved.status_code == 200
+    done = client.post(f"/api/v1/assessments/{created.json['id']}/submit", headers={**headers, "If-Match": saved.headers["ETag"]})
     assert done.status_code == 200
     assert done.json["scores"]["self"]["index"] == 25.0

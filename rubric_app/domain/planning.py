@@ -29,7 +29,7 @@ def improvement_plan(rubric: Rubric, answers: Mapping[str, CriterionAnswer]) -> 
     """Plan items ordered by priority (higher first), ties in rubric order.
 
     Not-applicable and unanswered criteria have no item; nor does a criterion whose target equals
-    its current level.
+    its current level.  An unset target follows the level (current + 1, at most 5).
     """
     items: list[PlanItem] = []
     order = 0
@@ -37,20 +37,19 @@ def improvement_plan(rubric: Rubric, answers: Mapping[str, CriterionAnswer]) -> 
         for crit in dim.criteria:
             order += 1
             ans = answers.get(crit.id)
-            if ans is None or ans.not_applicable or ans.level is None or ans.target is None:
-                continue
-            if ans.target <= ans.level:
+            target = ans.effective_target if ans is not None else None
+            if target is None or target <= ans.level:
                 continue
             items.append(
                 PlanItem(
                     criterion_id=crit.id,
                     dimension_id=dim.id,
                     current=ans.level,
-                    target=ans.target,
-                    priority=(ans.target - ans.level) * dim.weight,
+                    target=target,
+                    priority=(target - ans.level) * dim.weight,
                     current_descriptor=crit.descriptors[ans.level],
-                    target_descriptor=crit.descriptors[ans.target],
-                    actions=tuple((lvl, crit.actions.get(lvl, ())) for lvl in range(ans.level + 1, ans.target + 1)),
+                    target_descriptor=crit.descriptors[target],
+                    actions=tuple((lvl, crit.actions.get(lvl, ())) for lvl in range(ans.level + 1, target + 1)),
                     order=order,
                 )
             )

@@ -32,12 +32,20 @@ class CriterionAnswer:
     level: int | None = None
     not_applicable: bool = False
     na_reason: str = ""
+    #: the target the person chose; None follows the level (see :func:`default_target`)
     target: int | None = None
     evidence: str = ""
 
     @property
     def is_answered(self) -> bool:
         return self.not_applicable or self.level is not None
+
+    @property
+    def effective_target(self) -> int | None:
+        """The chosen target, or the default one for the level; None without a level."""
+        if self.level is None or self.not_applicable:
+            return None
+        return self.target if self.target is not None else default_target(self.level)
 
 
 class AnswerError(ValueError):
@@ -50,10 +58,12 @@ class AnswerError(ValueError):
 
 
 def validate_answer(rubric: Rubric, answer: CriterionAnswer) -> CriterionAnswer:
-    """Check one answer against the rubric and fill the default target.
+    """Check one answer against the rubric.
 
-    Returns the normalised answer: no level and no target when not applicable, target defaulting
-    to current + 1 (at most 5).  Raises :class:`AnswerError` on a broken rule.
+    Returns the normalised answer: no level and no target when not applicable.  A target left
+    unset stays unset: it follows the level (current + 1, at most 5) until the person chooses one,
+    so raising the level later never breaks a target nobody set.  Raises :class:`AnswerError` on a
+    broken rule.
     """
     cid = answer.criterion_id
     if not rubric.has_criterion(cid):
@@ -68,11 +78,12 @@ def validate_answer(rubric: Rubric, answer: CriterionAnswer) -> CriterionAnswer:
         return CriterionAnswer(cid, None, False, "", answer.target, answer.evidence)
     if isinstance(answer.level, bool) or answer.level not in LEVELS:
         raise AnswerError(cid, "level", f"level must be between {LEVELS[0]} and {LEVELS[-1]}")
-    target = answer.target if answer.target is not None else default_target(answer.level)
-    if target not in LEVELS:
-        raise AnswerError(cid, "target", f"target must be between {LEVELS[0]} and {LEVELS[-1]}")
-    if target < answer.level:
-        raise AnswerError(cid, "target", "the target cannot be below the current level")
+    target = answer.target
+    if target is not None:
+        if isinstance(target, bool) or target not in LEVELS:
+            raise AnswerError(cid, "target", f"target must be between {LEVELS[0]} and {LEVELS[-1]}")
+        if target < answer.level:
+            raise AnswerError(cid, "target", "the target cannot be below the current level")
     return CriterionAnswer(cid, answer.level, False, "", target, answer.evidence)
 
 
@@ -165,7 +176,7 @@ def target_profile(rubric: Rubric, answers: Mapping[str, CriterionAnswer]) -> di
     """Per dimension, the mean target level of the criteria answered with a level (2 decimals)."""
     profile: dict[str, Decimal | None] = {}
     for dim in rubric.dimensions:
-        targets = [answers[c.id].target for c in dim.criteria
-                   if c.id in answers and answers[c.id].level is not None and answers[c.id].target is not None]
+        targets = [answers[c.id].effective_target for c in dim.criteria
+                   if c.id in answers and answers[c.id].effective_target is not None]
         profile[dim.id] = round_half_up(Decimal(sum(targets)) / Decimal(len(targets)), TWO_PLACES) if targets else None
     return profile

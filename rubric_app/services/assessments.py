@@ -1,18 +1,23 @@
 """Self-assessments: start, answer, submit, score, plan.  Every lookup is scoped to the user."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from ..domain.instruments import REQUIRED_LANGUAGES, Registry, Rubric
+from ..domain.instruments import LEVELS, REQUIRED_LANGUAGES, Registry, Rubric
+from ..domain.merging import ANSWER_FIELDS, answer_fields, answer_from_fields, fingerprints, merge_fields
 from ..domain.planning import PlanItem, improvement_plan
 from ..domain.scoring import AnswerError, CriterionAnswer, RubricScores, missing_criteria, score_rubric, validate_answer
 from ..models import DRAFT, PLAN_STATUSES, SUBMITTED, VALIDATED, Answer, Assessment, AuditEntry, PlanEdit, ReviewEvent, User, utcnow
-from . import N_, Conflict, Forbidden, Invalid, NotFound
+from . import N_, Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, PreconditionRequired, commit_or_conflict
+
+#: the most answers one request may carry (a rubric has far fewer criteria)
+MAX_ANSWERS_PER_REQUEST = 500
 
 #: roles that may read any submitted assessment
 READER_ROLES = ("reviewer", "admin")
@@ -122,69 +127,261 @@ def scores_record(scores: RubricScores) -> dict:
     return record
 
 
-def parse_answer(raw: dict) -> CriterionAnswer:
-    """A domain answer from JSON-like input; raises :class:`AnswerError` on wrong types."""
+def parse_answer(raw: dict) -> "AnswerChange":
+    """One answer of an API request as a partial change: only the fields present are changed.
+
+    ``level`` (1..5 or null), ``not_applicable`` (true/false), ``na_reason``, ``evidence`` (text,
+    at most 5,000 characters), ``target`` (1..5, or null for the default that follows the level)
+    and ``version`` (the answer's version the client read; 0 for a criterion not answered yet).
+    Raises :class:`AnswerError` on wrong types.
+    """
     cid = raw.get("criterion")
-    if not isinstance(cid, str) or not cid:
-        raise AnswerError(str(cid), "criterion", "each answer needs a criterion id")
+    if not isinstance(cid, str) or not cid or len(cid) > 64:
+        raise AnswerError(str(cid)[:64], "criterion", "each answer needs a criterion id")
+    unknown = sorted(set(raw) - {"criterion", "level", "not_applicable", "na_reason", "evidence", "target", "version"})
+    if unknown:
+        raise AnswerError(cid, unknown[0], f"unknown field {unknown[0]!r}")
 
     def as_level(name: str) -> int | None:
         value = raw.get(name)
-        if value is None or value == "":
+        if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
-            raise AnswerError(cid, name, f"{name} must be a whole number between 1 and 5")
-        return int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value not in LEVELS:
+            raise AnswerError(cid, name, f"{name} must be a whole number between 1 and 5, or null")
+        return value
 
-    na = raw.get("not_applicable", False)
-    if not isinstance(na, bool):
+    values: dict[str, Any] = {}
+    na = raw.get("not_applicable")
+    if na is not None and not isinstance(na, bool):
         raise AnswerError(cid, "not_applicable", "not_applicable must be true or false")
-    texts = {}
+    if na is True:
+        values["choice"] = "na"
+    elif "level" in raw:
+        values["choice"] = as_level("level")
+    elif na is False:
+        values["choice"] = _NOT_NA
+    if "target" in raw:
+        values["target"] = as_level("target")
     for name in ("na_reason", "evidence"):
-        value = raw.get(name) or ""
+        if name not in raw:
+            continue
+        value = raw.get(name)
+        if value is None:
+            value = ""
         if not isinstance(value, str):
             raise AnswerError(cid, name, f"{name} must be text")
         if len(value) > 5000:
             raise AnswerError(cid, name, f"{name} is longer than 5000 characters")
-        texts[name] = value
-    return CriterionAnswer(cid, as_level("level"), na, texts["na_reason"], as_level("target"), texts["evidence"])
+        values[name] = value
+    version = raw.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or not 0 <= version < 2**31):
+        raise AnswerError(cid, "version", "version must be the answer's version as read (0 for a new answer)")
+    return AnswerChange(cid, values, seen_version=version)
+
+
+#: "not applicable: false" without a level: clears a not-applicable answer, keeps a level
+_NOT_NA = object()
+
+
+@dataclass(frozen=True)
+class AnswerChange:
+    """What one writer sends for one criterion: only the fields in ``values`` (a subset of
+    ``choice``, ``na_reason``, ``evidence``, ``target``) are changed."""
+
+    criterion_id: str
+    values: Mapping[str, Any]
+    #: the answer's version the writer read (0: not answered then); None when it names none
+    seen_version: int | None = None
+    #: fingerprints of the values the writer started from (pages send them): fields merge three-way
+    base: Mapping[str, str] | None = None
+
+
+@dataclass
+class SaveResult:
+    """What a write of answers did: the criteria saved, the answers refused, the conflicts."""
+
+    assessment: Assessment
+    saved: list[str] = field(default_factory=list)
+    #: {"criterion", "field", "message"} per refused answer
+    problems: list[dict] = field(default_factory=list)
+    #: {"criterion", "field", "mine", "theirs"} per field both writers changed
+    conflicts: list[dict] = field(default_factory=list)
+
+
+def stored_fields(row: Answer | None) -> dict[str, Any]:
+    """A stored answer as the fields a person edits (target None: the default)."""
+    if row is None:
+        return answer_fields(None)
+    return answer_fields(CriterionAnswer(row.criterion_id, row.level, row.not_applicable, row.na_reason or "", row.target,
+                                         row.evidence or ""))
+
+
+def answer_state(row: Answer | None) -> dict[str, Any]:
+    """What a page needs to write a criterion safely: the version, the base fingerprints, the values."""
+    values = stored_fields(row)
+    return {"version": row.version if row is not None else 0, "base": fingerprints(values, ANSWER_FIELDS), "values": values}
+
+
+def lock_assessment(session: Session, assessment_id: int, *, statuses: tuple[str, ...], expected_version: int | None = None,
+                    institution_id: int | None = None) -> Assessment:
+    """The first statement of every write to an assessment: take its row lock (PostgreSQL) or the
+    database's write lock (SQLite) while re-checking its status, and the version the writer saw,
+    where the write commits.  Returns the assessment freshly loaded under the lock.
+
+    Raises :class:`Conflict` when the status no longer allows the write (submitted, validated,
+    returned meanwhile) and :class:`PreconditionFailed` when the version moved on.
+    """
+    stmt = update(Assessment).where(Assessment.id == assessment_id, Assessment.status.in_(statuses))
+    if expected_version is not None:
+        stmt = stmt.where(Assessment.version == expected_version)
+    if institution_id is not None:
+        stmt = stmt.where(Assessment.institution_id == institution_id)
+    result = session.execute(stmt.values(version=Assessment.version).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        current = session.execute(select(Assessment.status, Assessment.version, Assessment.institution_id)
+                                  .where(Assessment.id == assessment_id)).one_or_none()
+        session.rollback()
+        if current is None or (institution_id is not None and current.institution_id != institution_id):
+            raise NotFound(N_("Assessment not found."))
+        if current.status not in statuses:
+            raise Conflict(_STATUS_MESSAGES.get(current.status, N_("This assessment can no longer be changed this way.")),
+                           [{"field": "status", "status": current.status, "version": current.version}])
+        raise PreconditionFailed(N_("Someone else changed this assessment after you opened it. Reload to see their changes, then try again."),
+                                 [{"field": "version", "seen": expected_version, "current": current.version}])
+    session.expire_all()
+    return session.scalar(
+        select(Assessment).options(selectinload(Assessment.answers), selectinload(Assessment.plan_items), selectinload(Assessment.events))
+        .where(Assessment.id == assessment_id).execution_options(populate_existing=True)
+    )
+
+
+_STATUS_MESSAGES = {
+    SUBMITTED: N_("This assessment has been submitted; its answers are locked."),
+    VALIDATED: N_("This assessment has been validated; it can no longer change."),
+    DRAFT: N_("This assessment was returned to the institution as a draft; it is no longer under review."),
+}
+
+
+def bump_version(session: Session, assessment: Assessment) -> None:
+    """Mark a change of the assessment (its version is the API's ETag)."""
+    session.execute(update(Assessment).where(Assessment.id == assessment.id)
+                    .values(version=Assessment.version + 1, updated_at=utcnow()).execution_options(synchronize_session=False))
+
+
+def write_answers(session: Session, registry: Registry, user: User, assessment_id: int, changes: list[AnswerChange], *,
+                  expected_version: int | None = None, all_or_nothing: bool = False,
+                  require_precondition: bool = False, dry_run: bool = False) -> SaveResult:
+    """Write partial answers to a draft, in one transaction, without losing anybody's write.
+
+    Only the fields each change names are written; the others keep their stored values.  A change
+    with ``base`` fingerprints is merged field by field with what others stored since; one with
+    ``seen_version`` must name the answer's current version; ``expected_version`` is the whole
+    assessment's (the API's If-Match).  With ``require_precondition`` an existing answer written
+    without any of these is refused (:class:`PreconditionRequired`).
+
+    ``all_or_nothing`` (the API): any invalid answer raises :class:`Invalid`, any stale one
+    :class:`PreconditionFailed`, and nothing is written.  Otherwise (pages) the valid answers are
+    saved and the others are returned as problems and conflicts.  A duplicate criterion in one
+    request is refused.  ``dry_run`` checks everything and writes nothing (the problems come back
+    in the result).
+    """
+    if user.role != "member" or user.institution_id is None:
+        raise Forbidden(N_("Only institution members can answer a self-assessment."))
+    if len(changes) > MAX_ANSWERS_PER_REQUEST:
+        raise Invalid(f"At most {MAX_ANSWERS_PER_REQUEST} answers per request.", [{"field": "answers"}])
+    seen: set[str] = set()
+    duplicates = [c.criterion_id for c in changes if c.criterion_id in seen or seen.add(c.criterion_id)]
+    if duplicates:
+        raise Invalid("The same criterion appears more than once in the request: " + ", ".join(sorted(set(duplicates))) + ".",
+                      [{"criterion": cid, "field": "criterion", "message": "duplicate criterion"} for cid in sorted(set(duplicates))])
+    assessment = lock_assessment(session, assessment_id, statuses=(DRAFT,), expected_version=expected_version,
+                                 institution_id=user.institution_id)
+    rubric = rubric_for(registry, assessment)
+    rows = {row.criterion_id: row for row in assessment.answers}
+    result = SaveResult(assessment)
+    unguarded: list[str] = []
+    stale: list[dict] = []
+    pending: list[tuple[str, Answer | None, CriterionAnswer]] = []
+    for change in changes:
+        cid = change.criterion_id
+        if not rubric.has_criterion(cid):
+            result.problems.append({"criterion": cid, "field": "criterion", "message": "unknown criterion"})
+            continue
+        row = rows.get(cid)
+        stored = stored_fields(row)
+        values = dict(change.values)
+        if values.get("choice") is _NOT_NA:
+            if stored["choice"] == "na":
+                values["choice"] = None
+            else:
+                del values["choice"]
+        if change.base is None and change.seen_version is not None:
+            if change.seen_version != (row.version if row is not None else 0):
+                stale.append({"criterion": cid, "field": "version", "seen": change.seen_version,
+                              "current": row.version if row is not None else 0, "stored": _answer_json(stored)})
+                continue
+        elif change.base is None and expected_version is None and require_precondition and row is not None:
+            unguarded.append(cid)
+            continue
+        updates, conflicts = merge_fields(stored, values, change.base)
+        if conflicts:
+            result.conflicts.extend({"criterion": cid, "field": c.field, "mine": c.mine, "theirs": c.theirs} for c in conflicts)
+            continue
+        if not updates:
+            continue
+        try:
+            new = validate_answer(rubric, answer_from_fields(cid, {**stored, **updates}))
+        except AnswerError as exc:
+            result.problems.append({"criterion": cid, "field": exc.field, "message": str(exc)})
+            continue
+        pending.append((cid, row, new))
+    if dry_run:
+        session.rollback()
+        return result
+    if all_or_nothing and (unguarded or stale or result.problems or result.conflicts):
+        session.rollback()
+        if unguarded:
+            raise PreconditionRequired("These answers exist already: send If-Match with the assessment's ETag, or each answer's "
+                                       "\"version\" as read.", [{"criterion": cid, "field": "version"} for cid in unguarded])
+        if stale:
+            raise PreconditionFailed("Some answers changed since you read them; nothing was saved. Read them again and resend.", stale)
+        raise Invalid(N_("Some answers are not valid; nothing was saved."), result.problems)
+    for cid, row, new in pending:
+        _audit_level(session, user, assessment, cid, row, new)
+        if row is None:
+            row = _answer_row(new)
+            row.version = 1
+            assessment.answers.append(row)
+            rows[cid] = row
+        else:
+            if (row.level, row.not_applicable) != (new.level, new.not_applicable):
+                row.validated_level = None  # a new self-assessed level needs a new review (the comment stays)
+            row.level, row.not_applicable, row.na_reason = new.level, new.not_applicable, new.na_reason
+            row.target, row.evidence = new.target, new.evidence
+            row.version = row.version + 1
+        result.saved.append(cid)
+    if result.saved:
+        bump_version(session, assessment)
+    commit_or_conflict(session)
+    if result.saved:
+        session.refresh(assessment)
+    return result
+
+
+def _answer_json(values: Mapping[str, Any]) -> dict:
+    choice = values.get("choice")
+    return {"level": choice if isinstance(choice, int) else None, "not_applicable": choice == "na",
+            "na_reason": values.get("na_reason") or "", "evidence": values.get("evidence") or "", "target": values.get("target")}
 
 
 def save_answers(session: Session, registry: Registry, user: User, assessment: Assessment,
                  answers: Iterable[CriterionAnswer]) -> Assessment:
-    """Upsert the given answers (others keep theirs); all or nothing.
+    """Write whole answers (every field), all or nothing: for seeding and scripts that own the draft.
 
-    Every answer is validated before anything is written; the problems are raised together as
-    :class:`Invalid` with one detail per problem.  Level changes go to the audit log.
+    Level changes go to the audit log; the problems are raised together as :class:`Invalid`.
     """
-    if assessment.status != DRAFT:
-        raise Conflict(N_("This assessment has been submitted; its answers are locked."))
-    rubric = rubric_for(registry, assessment)
-    valid: dict[str, CriterionAnswer] = {}
-    problems = []
-    for answer in answers:
-        try:
-            valid[answer.criterion_id] = validate_answer(rubric, answer)
-        except AnswerError as exc:
-            problems.append({"criterion": exc.criterion_id, "field": exc.field, "message": str(exc)})
-    if problems:
-        raise Invalid(N_("Some answers are not valid; nothing was saved."), problems)
-    rows = {row.criterion_id: row for row in assessment.answers}
-    for cid, new in valid.items():
-        row = rows.get(cid)
-        if row is None:
-            row = _answer_row(new)
-            assessment.answers.append(row)
-            _audit_level(session, user, assessment, cid, None, new)
-            continue
-        _audit_level(session, user, assessment, cid, row, new)
-        if (row.level, row.not_applicable) != (new.level, new.not_applicable):
-            row.validated_level = None  # a new self-assessed level needs a new review (the comment stays)
-        row.level, row.not_applicable, row.na_reason = new.level, new.not_applicable, new.na_reason
-        row.target, row.evidence = new.target, new.evidence
-    assessment.updated_at = utcnow()
-    session.commit()
-    return assessment
+    changes = [AnswerChange(a.criterion_id, answer_fields(a)) for a in answers]
+    return write_answers(session, registry, user, assessment.id, changes, all_or_nothing=True).assessment
 
 
 def _level_text(level: int | None, na: bool) -> str | None:
@@ -199,20 +396,33 @@ def _audit_level(session: Session, user: User, assessment: Assessment, cid: str,
                                old=old, new=value, comment=new.na_reason if new.not_applicable else ""))
 
 
-def submit(session: Session, registry: Registry, user: User, assessment: Assessment) -> Assessment:
-    """Lock the answers; refused while any criterion is unanswered."""
-    if assessment.status != DRAFT:
-        raise Conflict(N_("This assessment has already been submitted."))
+def submit(session: Session, registry: Registry, user: User, assessment: Assessment | int, *,
+           expected_version: int | None = None) -> Assessment:
+    """Lock the answers; refused while any criterion is unanswered.
+
+    The status (and ``expected_version``, the version the person reviewed) is re-checked under the
+    lock, and the scores are computed from exactly the answers that lock holds.
+    """
+    if user.role != "member" or user.institution_id is None:
+        raise Forbidden(N_("Only institution members can submit a self-assessment."))
+    assessment_id = assessment if isinstance(assessment, int) else assessment.id
+    assessment = lock_assessment(session, assessment_id, statuses=(DRAFT,), expected_version=expected_version,
+                                 institution_id=user.institution_id)
     rubric = rubric_for(registry, assessment)
-    missing = missing_criteria(rubric, answer_map(assessment))
+    answers = answer_map(assessment)
+    missing = missing_criteria(rubric, answers)
     if missing:
+        session.rollback()
         raise Invalid(f"{len(missing)} criteria have no answer yet.", [{"criterion": cid, "message": "no answer"} for cid in missing])
     assessment.status = SUBMITTED
     assessment.submitted_at = utcnow()
-    assessment.self_scores = scores_record(score_rubric(rubric, answer_map(assessment)))
+    assessment.self_scores = scores_record(score_rubric(rubric, answers))
     assessment.events.append(ReviewEvent(user_id=user.id, action="submitted"))
     session.add(AuditEntry(user_id=user.id, assessment_id=assessment.id, field="status", old=DRAFT, new=SUBMITTED))
-    session.commit()
+    session.flush()
+    bump_version(session, assessment)
+    commit_or_conflict(session)
+    session.refresh(assessment)
     return assessment
 
 
@@ -228,21 +438,51 @@ def plan_edits(assessment: Assessment) -> dict[str, PlanEdit]:
     return {edit.criterion_id: edit for edit in assessment.plan_items}
 
 
-def update_plan_item(session: Session, registry: Registry, assessment: Assessment, criterion_id: str, *,
-                     responsible: str = "", due_date: date | None = None, status: str = "todo", note: str = "") -> PlanEdit:
-    """Record who does what by when on one plan item (the item must be in the plan)."""
-    if criterion_id not in {item.criterion_id for item in plan(registry, assessment)}:
-        raise NotFound(N_("This criterion has no item in the improvement plan."))
+PLAN_FIELDS = ("responsible", "due_date", "status", "note")
+
+
+def plan_values(edit: PlanEdit | None) -> dict[str, Any]:
+    """A plan item's editable fields (an item nobody edited yet is empty and "todo")."""
+    if edit is None:
+        return {"responsible": "", "due_date": None, "status": "todo", "note": ""}
+    return {"responsible": edit.responsible, "due_date": edit.due_date, "status": edit.status, "note": edit.note}
+
+
+def update_plan_item(session: Session, registry: Registry, user: User, assessment_id: int, criterion_id: str, *,
+                     responsible: str = "", due_date: date | None = None, status: str = "todo", note: str = "",
+                     seen_version: int | None = None) -> PlanEdit:
+    """Record who does what by when on one plan item (the item must be in the plan when it commits).
+
+    ``seen_version`` is the item's version the person read (0: nobody had edited it).  A stale
+    version raises :class:`PreconditionFailed` with the stored values, so the person sees both and
+    decides; ``None`` (scripts) skips the check.
+    """
+    if user.role != "member" or user.institution_id is None:
+        raise Forbidden(N_("Only institution members can edit the improvement plan."))
     if status not in PLAN_STATUSES:
         raise Invalid(f"Unknown status {status!r}.", [{"field": "status"}])
     if len(responsible) > 200 or len(note) > 5000:
         raise Invalid("Text too long.", [{"field": "note"}])
+    assessment = lock_assessment(session, assessment_id, statuses=(DRAFT, SUBMITTED, VALIDATED), institution_id=user.institution_id)
+    if criterion_id not in {item.criterion_id for item in plan(registry, assessment)}:
+        session.rollback()
+        raise NotFound(N_("This criterion has no item in the improvement plan."))
     edit = plan_edits(assessment).get(criterion_id)
+    current = edit.version if edit is not None else 0
+    if seen_version is not None and seen_version != current:
+        stored = plan_values(edit)
+        session.rollback()
+        raise PreconditionFailed(N_("Someone else changed this plan item after you opened the page. Their version and yours are "
+                                    "shown below: keep one, or combine them, and save again."),
+                                 [{"criterion": criterion_id, "field": "version", "seen": seen_version, "current": current,
+                                   "stored": stored}])
     if edit is None:
         edit = PlanEdit(assessment_id=assessment.id, criterion_id=criterion_id)
         assessment.plan_items.append(edit)
     edit.responsible, edit.due_date, edit.status, edit.note = responsible.strip(), due_date, status, note.strip()
-    session.commit()
+    session.flush()
+    bump_version(session, assessment)
+    commit_or_conflict(session)
     return edit
 
 

@@ -51,7 +51,7 @@ def bulk_assessments(session: Session, rubric: Rubric, count: int, countries: Se
             assessments.append(record)
             for cid, lvl in levels.items():
                 answers.append({"assessment_id": number, "criterion_id": cid, "level": lvl, "not_applicable": False, "na_reason": "",
-                                "target": min(lvl + 1, 5), "evidence": "", "validated_level": checked.get(cid), "review_comment": "",
+                                "target": None, "evidence": "", "validated_level": checked.get(cid), "review_comment": "",
                                 "updated_at": now})
         session.execute(insert(Institution), institutions)
         session.execute(insert(Assessment), assessments)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import re
 import warnings
@@ -29,11 +30,12 @@ from typing import Any, Iterable, Iterator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from ..domain.instruments import PROVIDER_SCALE, REQUIRED_LANGUAGES, ProviderInstrument
 from ..i18n import is_country
 from ..models import PROVIDER_TYPES, Provider
-from . import N_, Conflict, Invalid
+from . import N_, Conflict, Invalid, PreconditionFailed, PreconditionRequired
 
 #: the fixed columns, before the eligibility facts and the items
 BASE_COLUMNS: tuple[str, ...] = (
@@ -153,10 +155,22 @@ class ImportPlan:
     updates: list[tuple[ProviderRow, dict]] = field(default_factory=list)
     #: codes of the providers the file leaves as they are
     unchanged: list[str] = field(default_factory=list)
+    #: code -> version of every provider of the file that exists already
+    versions: dict[str, int] = field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:
         return bool(self.creates or self.updates)
+
+    @property
+    def stamp(self) -> str:
+        """What the plan was checked against: the file's codes that are new and the versions of the others.
+
+        A dry run shows it; applying with it refuses to run if any of those providers changed meanwhile.
+        """
+        text = "|".join(sorted(f"{code}:{self.versions.get(code, 0)}" for code in
+                               [r.code for r in self.creates] + [r.code for r, _c in self.updates] + self.unchanged))
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 # --------------------------------------------------------------------------- layout
@@ -646,6 +660,7 @@ def plan_import(session: Session, rows: list[ProviderRow]) -> ImportPlan:
         if provider is None:
             plan.creates.append(row)
             continue
+        plan.versions[row.code] = provider.version
         changes = _changes(provider, row)
         if changes:
             plan.updates.append((row, changes))
@@ -675,21 +690,31 @@ def _apply(session: Session, plan: ImportPlan) -> None:
 
 
 def import_providers(session: Session, filename: str, data: bytes, instrument: ProviderInstrument, *,
-                     dry_run: bool) -> tuple[ImportPlan | None, list[ImportProblem]]:
+                     dry_run: bool, expected_stamp: str | None = None,
+                     require_precondition: bool = False) -> tuple[ImportPlan | None, list[ImportProblem]]:
     """Check the file, plan the upsert and (unless ``dry_run``) apply it in one transaction.
 
     With any problem in the file nothing is written and the plan is None.  Importing the same
-    file again plans no creates and no updates and writes nothing.
+    file again plans no creates and no updates and writes nothing.  ``expected_stamp`` is the
+    :attr:`ImportPlan.stamp` of the dry run the person checked: if any provider of the file changed
+    since, nothing is written (:class:`PreconditionFailed`, with the new plan's stamp).  With
+    ``require_precondition`` a file that updates existing providers needs that stamp.
     """
     rows, problems = parse_file(filename, data, instrument)
     if problems:
         return None, problems
     try:
         plan = plan_import(session, rows)
+        if not dry_run and expected_stamp is not None and expected_stamp != plan.stamp:
+            raise PreconditionFailed(N_("Some providers in this file changed after it was checked; nothing was imported. "
+                                        "Check the file again."), [{"field": "stamp", "current": plan.stamp}])
+        if not dry_run and expected_stamp is None and require_precondition and plan.updates:
+            raise PreconditionRequired("This file updates existing providers: run it with dry_run=1 first and send its "
+                                       "\"stamp\" as If-Match.", [{"field": "If-Match", "current": plan.stamp}])
         if not dry_run and plan.has_changes:
             _apply(session, plan)
             session.commit()
-    except IntegrityError:
+    except (IntegrityError, StaleDataError):
         session.rollback()
         raise Conflict(N_("The providers changed while the file was imported; nothing was saved. Try again.")) from None
     except Exception:

@@ -11,7 +11,7 @@ from ..domain.instruments import PROVIDER_SCALE, ProviderInstrument, Registry
 from ..domain.selection import ProviderInput
 from ..i18n import is_country
 from ..models import PROVIDER_TYPES, Provider, User
-from . import N_, Conflict, Forbidden, Invalid, NotFound
+from . import N_, Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, commit_or_conflict
 
 #: roles that may see and manage providers and selection rounds
 STAFF_ROLES = ("staff", "admin")
@@ -62,9 +62,18 @@ def get_provider(session: Session, user: User, provider_id: int) -> Provider:
 
 
 def save_provider(session: Session, user: User, instrument: ProviderInstrument, values: dict,
-                  provider: Provider | None = None) -> Provider:
-    """Create (``provider`` None) or update a provider from plain values; all fields checked first."""
+                  provider: Provider | None = None, *, expected_version: int | None = None) -> Provider:
+    """Create (``provider`` None) or update a provider from plain values; all fields checked first.
+
+    ``expected_version`` is the version the person's page showed: a stale one raises
+    :class:`PreconditionFailed` with the stored values; the version is checked again where the
+    update commits, and a code taken at the same moment by someone else is a conflict, not an error.
+    """
     require_staff(user)
+    if provider is not None and expected_version is not None and expected_version != provider.version:
+        raise PreconditionFailed(N_("Someone else changed this provider after you opened the page. Their values are shown "
+                                    "beside yours: keep one, or combine them, and save again."),
+                                 [{"field": "version", "seen": expected_version, "current": provider.version}])
     problems = []
     code = (values.get("code") or "").strip()
     if not CODE_PATTERN.match(code):
@@ -102,7 +111,7 @@ def save_provider(session: Session, user: User, instrument: ProviderInstrument, 
     provider.contact_email = (values.get("contact_email") or "").strip()[:254]
     provider.contact_phone = (values.get("contact_phone") or "").strip()[:60]
     provider.facts, provider.item_scores = facts, scores
-    session.commit()
+    commit_or_conflict(session)
     return provider
 
 

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, selectinload
 from ..domain.instruments import LEVELS, Registry
 from ..domain.scoring import score_rubric
 from ..models import DRAFT, SUBMITTED, VALIDATED, Assessment, AuditEntry, Institution, ReviewEvent, User, utcnow
-from . import N_, Conflict, Forbidden, Invalid, NotFound
-from .assessments import answer_map, rubric_for, scores_record
+from . import N_, Forbidden, Invalid, NotFound, commit_or_conflict
+from .assessments import answer_map, bump_version, lock_assessment, rubric_for, scores_record
 
 REVIEWER_ROLES = ("reviewer", "admin")
 
@@ -53,17 +53,29 @@ class ReviewEntry:
     comment: str = ""
 
 
-def save_review(session: Session, registry: Registry, user: User, assessment: Assessment, entries: list[ReviewEntry]) -> Assessment:
-    """Set validated levels (all or nothing). A comment is required wherever the validated level differs
-    from the self-assessed one; every change is written to the audit log."""
+def save_review(session: Session, registry: Registry, user: User, assessment: Assessment | int, entries: list[ReviewEntry], *,
+                expected_version: int | None = None, then_validate: bool = False, validate_comment: str = "") -> Assessment:
+    """Set validated levels (all or nothing), and validate in the same transaction when asked.
+
+    A comment is required wherever the validated level differs from the self-assessed one; every
+    change is written to the audit log.  The status and ``expected_version`` (the version the
+    reviewer's page showed) are re-checked under the assessment's lock: of two reviewers deciding
+    at once, one wins and the other gets :class:`PreconditionFailed` (or :class:`Conflict` once it
+    is validated or returned).
+    """
     require_reviewer(user)
-    if assessment.status != SUBMITTED:
-        raise Conflict(N_("Only a submitted assessment can be reviewed; this one is already validated."))
+    assessment_id = assessment if isinstance(assessment, int) else assessment.id
+    assessment = lock_assessment(session, assessment_id, statuses=(SUBMITTED,), expected_version=expected_version)
     rubric = rubric_for(registry, assessment)
     rows = {row.criterion_id: row for row in assessment.answers}
     problems = []
+    seen: set[str] = set()
     for entry in entries:
         row = rows.get(entry.criterion_id)
+        if entry.criterion_id in seen:
+            problems.append({"criterion": entry.criterion_id, "field": "criterion", "message": "duplicate criterion"})
+            continue
+        seen.add(entry.criterion_id)
         if row is None or not rubric.has_criterion(entry.criterion_id):
             problems.append({"criterion": entry.criterion_id, "field": "criterion", "message": "unknown criterion"})
             continue
@@ -80,7 +92,9 @@ def save_review(session: Session, registry: Registry, user: User, assessment: As
         if len(entry.comment) > 5000:
             problems.append({"criterion": entry.criterion_id, "field": "comment", "message": "comment too long"})
     if problems:
+        session.rollback()
         raise Invalid(N_("The review was not saved: check the criteria marked."), problems)
+    changed = False
     for entry in entries:
         row = rows[entry.criterion_id]
         old = _level_text(row.validated_level)
@@ -88,9 +102,19 @@ def save_review(session: Session, registry: Registry, user: User, assessment: As
         if old != new:
             session.add(AuditEntry(user_id=user.id, assessment_id=assessment.id, criterion_id=row.criterion_id,
                                    field="validated_level", old=old, new=new, comment=entry.comment.strip()))
-        row.validated_level = entry.level
-        row.review_comment = entry.comment.strip()
-    session.commit()
+        if (row.validated_level, row.review_comment) != (entry.level, entry.comment.strip()):
+            row.validated_level = entry.level
+            row.review_comment = entry.comment.strip()
+            row.version += 1
+            changed = True
+    if then_validate:
+        _validate_locked(session, registry, user, assessment, rubric, validate_comment)
+        changed = True
+    if changed:
+        session.flush()
+        bump_version(session, assessment)
+    commit_or_conflict(session)
+    session.refresh(assessment)
     return assessment
 
 
@@ -98,16 +122,15 @@ def _level_text(level: int | None) -> str | None:
     return str(level) if level is not None else None
 
 
-def validate(session: Session, registry: Registry, user: User, assessment: Assessment, comment: str = "") -> Assessment:
-    """Mark the assessment validated: every criterion answered with a level needs a validated level."""
-    require_reviewer(user)
-    if assessment.status != SUBMITTED:
-        raise Conflict(N_("Only a submitted assessment can be validated."))
-    rubric = rubric_for(registry, assessment)
+def _validate_locked(session: Session, registry: Registry, user: User, assessment: Assessment, rubric, comment: str) -> None:
     missing = [row.criterion_id for row in assessment.answers if row.level is not None and row.validated_level is None]
     if missing:
+        session.rollback()
         raise Invalid(N_("Some criteria have no validated level yet."), [{"criterion": c, "field": "level", "message": "no validated level"}
                                                                          for c in missing])
+    if len(comment or "") > 5000:
+        session.rollback()
+        raise Invalid("The note is too long.", [{"field": "comment"}])
     assessment.validated_scores = scores_record(score_rubric(rubric, answer_map(assessment, validated=True)))
     pairs: dict[str, list[list[int]]] = {}
     for row in assessment.answers:
@@ -117,24 +140,50 @@ def validate(session: Session, registry: Registry, user: User, assessment: Asses
     assessment.status, assessment.reviewed_by_id, assessment.reviewed_at = VALIDATED, user.id, utcnow()
     assessment.events.append(ReviewEvent(user_id=user.id, action="validated", comment=(comment or "").strip()))
     session.add(AuditEntry(user_id=user.id, assessment_id=assessment.id, field="status", old=SUBMITTED, new=VALIDATED, comment=comment or ""))
-    session.commit()
+
+
+def validate(session: Session, registry: Registry, user: User, assessment: Assessment | int, comment: str = "", *,
+             expected_version: int | None = None) -> Assessment:
+    """Mark the assessment validated: every criterion answered with a level needs a validated level.
+
+    Status and ``expected_version`` are re-checked under the lock; the validated scores come from
+    the levels that lock holds.
+    """
+    require_reviewer(user)
+    assessment_id = assessment if isinstance(assessment, int) else assessment.id
+    assessment = lock_assessment(session, assessment_id, statuses=(SUBMITTED,), expected_version=expected_version)
+    _validate_locked(session, registry, user, assessment, rubric_for(registry, assessment), comment)
+    session.flush()
+    bump_version(session, assessment)
+    commit_or_conflict(session)
+    session.refresh(assessment)
     return assessment
 
 
-def return_to_institution(session: Session, user: User, assessment: Assessment, comment: str) -> Assessment:
-    """Reopen the assessment as a draft with the reviewer's comments; its history is kept."""
+def return_to_institution(session: Session, user: User, assessment: Assessment | int, comment: str, *,
+                          expected_version: int | None = None) -> Assessment:
+    """Reopen the assessment as a draft with the reviewer's comments; its history is kept.
+
+    Status and ``expected_version`` are re-checked under the lock, so a return never lands on an
+    assessment another reviewer validated meanwhile.
+    """
     require_reviewer(user)
     comment = (comment or "").strip()
     if not comment:
         raise Invalid(N_("Say what the institution should revise: a comment is required."), [{"field": "comment"}])
-    if assessment.status != SUBMITTED:
-        raise Conflict(N_("Only a submitted assessment can be returned."))
+    if len(comment) > 5000:
+        raise Invalid("The comment is too long.", [{"field": "comment"}])
+    assessment_id = assessment if isinstance(assessment, int) else assessment.id
+    assessment = lock_assessment(session, assessment_id, statuses=(SUBMITTED,), expected_version=expected_version)
     assessment.status = DRAFT
     assessment.validated_scores = None
     assessment.level_pairs = None
     assessment.events.append(ReviewEvent(user_id=user.id, action="returned", comment=comment))
     session.add(AuditEntry(user_id=user.id, assessment_id=assessment.id, field="status", old=SUBMITTED, new=DRAFT, comment=comment))
-    session.commit()
+    session.flush()
+    bump_version(session, assessment)
+    commit_or_conflict(session)
+    session.refresh(assessment)
     return assessment
 
 

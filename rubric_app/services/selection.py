@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 from ..domain.instruments import ProviderInstrument, Registry
 from ..domain.selection import ProviderInput, RoundResult, RoundSettings, SelectionError, run_round, validate_settings
 from ..models import ROUND_FROZEN, ROUND_OPEN, AuditEntry, Provider, SelectionOverride, SelectionRound, User, utcnow
-from . import N_, Conflict, Invalid, NotFound
+from sqlalchemy.orm.attributes import flag_modified
+
+from . import N_, Conflict, Invalid, NotFound, PreconditionFailed, commit_or_conflict
 from .providers import provider_instrument, require_staff
 
 SNAPSHOT_FIELDS = ("code", "name", "country", "city", "type", "contact_name", "contact_email", "contact_phone")
@@ -173,7 +175,7 @@ def create_round(session: Session, registry: Registry, user: User, name: str, ra
                          settings=settings_json(settings), status=ROUND_OPEN, created_by_id=user.id)
     _run(session, registry, rnd)
     session.add(rnd)
-    session.commit()
+    commit_or_conflict(session)
     return rnd
 
 
@@ -184,35 +186,53 @@ def _run(session: Session, registry: Registry, rnd: SelectionRound) -> None:
     rnd.run_at = utcnow()
 
 
-def rerun(session: Session, registry: Registry, user: User, rnd: SelectionRound) -> SelectionRound:
+def check_round_version(rnd: SelectionRound, expected_version: int | None) -> None:
+    """Refuse a change based on an older version of the round than the stored one.
+
+    The version is checked again where the change commits (``UPDATE ... WHERE version = :seen``);
+    a change that loses that race gets :class:`Conflict`.
+    """
+    if expected_version is not None and expected_version != rnd.version:
+        raise PreconditionFailed(N_("Someone else changed this round after you opened the page. Look at its current state "
+                                    "below and try again."), [{"field": "version", "seen": expected_version, "current": rnd.version}])
+
+
+def rerun(session: Session, registry: Registry, user: User, rnd: SelectionRound, *,
+          expected_version: int | None = None) -> SelectionRound:
     """Open round: run again on the current registry. Frozen round: recompute from the stored inputs and
     seed, and refuse if anything differs (it never should)."""
     require_staff(user)
+    check_round_version(rnd, expected_version)
     if rnd.status == ROUND_FROZEN:
         if compute(registry, rnd) != rnd.results:
             raise Conflict("Re-running the frozen round gave different results.")
         return rnd
     _run(session, registry, rnd)
-    session.commit()
+    commit_or_conflict(session)
     return rnd
 
 
-def freeze(session: Session, user: User, rnd: SelectionRound) -> SelectionRound:
+def freeze(session: Session, user: User, rnd: SelectionRound, *, expected_version: int | None = None) -> SelectionRound:
+    """Keep the round's inputs, seed and results as they are; overrides can no longer change."""
     require_staff(user)
+    check_round_version(rnd, expected_version)
     if rnd.status == ROUND_FROZEN:
         raise Conflict(N_("This round is already frozen."))
     rnd.status, rnd.frozen_at = ROUND_FROZEN, utcnow()
     session.add(AuditEntry(user_id=user.id, subject=f"round:{rnd.id}", field="status", old=ROUND_OPEN, new=ROUND_FROZEN))
-    session.commit()
+    commit_or_conflict(session)
     return rnd
 
 
-def set_override(session: Session, user: User, rnd: SelectionRound, code: str, selected: bool | None, rationale: str) -> None:
+def set_override(session: Session, user: User, rnd: SelectionRound, code: str, selected: bool | None, rationale: str, *,
+                 expected_version: int | None = None) -> None:
     """Select or deselect a provider against the rule (``selected`` None removes the override).
 
-    A rationale is required; every change is written to the audit log.
+    A rationale is required; every change is written to the audit log.  The round's version is
+    bumped, so an override racing a freeze (or another override) loses with a conflict.
     """
     require_staff(user)
+    check_round_version(rnd, expected_version)
     if rnd.status == ROUND_FROZEN:
         raise Conflict(N_("This round is frozen; its selection can no longer change."))
     if code not in {r["code"] for r in rnd.results}:
@@ -233,7 +253,8 @@ def set_override(session: Session, user: User, rnd: SelectionRound, code: str, s
         current.selected, current.rationale, current.user_id, current.at = selected, rationale, user.id, utcnow()
     new = None if selected is None else ("selected" if selected else "not selected")
     session.add(AuditEntry(user_id=user.id, subject=f"round:{rnd.id} provider:{code}", field="selection", old=old, new=new, comment=rationale))
-    session.commit()
+    flag_modified(rnd, "status")  # the round's row is written with its version check
+    commit_or_conflict(session)
 
 
 def final_results(rnd: SelectionRound) -> list[dict]:

@@ -1,6 +1,7 @@
 """JSON API v1 (personal token or session; session callers send the CSRF token on changes)."""
 from __future__ import annotations
 
+import re
 from functools import wraps
 
 from flask import Blueprint, current_app, g, jsonify, request, send_file, url_for
@@ -10,7 +11,7 @@ from ..domain.instruments import ProviderInstrument, Rubric, Text
 from ..domain.scoring import AnswerError, RubricScores
 from ..extensions import csrf, db
 from ..i18n import LANGUAGES
-from ..services import Invalid, accounts, provider_io
+from ..services import Invalid, PreconditionFailed, PreconditionRequired, accounts, provider_io
 from ..services import providers as prov
 from ..services import comparison as cmp
 from ..services import selection as sel
@@ -173,9 +174,12 @@ def assessment_json(assessment) -> dict:
             "due_date": edit.due_date.isoformat() if edit and edit.due_date else None,
             "status": edit.status if edit else "todo",
             "note": edit.note if edit else "",
+            "version": edit.version if edit else 0,
         })
+    rows = {row.criterion_id: row for row in assessment.answers}
     return {
         "id": assessment.id,
+        "version": assessment.version,
         "institution": {"id": assessment.institution.id, "name": assessment.institution.name, "country": assessment.institution.country},
         "instrument": {"id": assessment.instrument_id, "version": assessment.instrument_version, "hash": assessment.instrument_hash},
         "language": assessment.language,
@@ -185,7 +189,8 @@ def assessment_json(assessment) -> dict:
         "submitted_at": assessment.submitted_at.isoformat() if assessment.submitted_at else None,
         "answers": [
             {"criterion": a.criterion_id, "level": a.level, "not_applicable": a.not_applicable, "na_reason": a.na_reason,
-             "target": a.target, "evidence": a.evidence}
+             "target": a.effective_target, "target_is_default": a.target is None, "evidence": a.evidence,
+             "version": rows[a.criterion_id].version}
             for a in sorted(answers.values(), key=lambda a: order.get(a.criterion_id, 0))
         ],
         "scores": {"self": _scores_json(svc.scores(registry(), assessment))},
@@ -195,10 +200,46 @@ def assessment_json(assessment) -> dict:
 
 
 def _json_body() -> dict | list:
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        data = None
     if data is None:
         raise Invalid("The request body must be JSON (Content-Type: application/json).")
     return data
+
+
+_ETAG = re.compile(r'^"(\d{1,9})"$')
+
+
+def etag(version: int) -> str:
+    """The strong ETag of a versioned record: its version in quotes."""
+    return f'"{version}"'
+
+
+def if_match_version(body_version=None, *, required: bool = True) -> int | None:
+    """The version a write is based on: ``If-Match: "<version>"`` or, as its documented equivalent,
+    ``"version"`` in the JSON body.  Missing (when required): 428; malformed: 412."""
+    header = request.headers.get("If-Match")
+    if header is not None:
+        match = _ETAG.match(header.strip())
+        if match is None:
+            raise PreconditionFailed("If-Match must be one ETag as sent by GET, such as \"3\" (not * and not a weak ETag).",
+                                     [{"field": "If-Match"}])
+        return int(match.group(1))
+    if body_version is not None:
+        if isinstance(body_version, bool) or not isinstance(body_version, int) or not 0 <= body_version < 2**31:
+            raise Invalid("version must be the record's version as read (a whole number).", [{"field": "version"}])
+        return body_version
+    if required:
+        raise PreconditionRequired("Send If-Match with the ETag you read (or \"version\" in the body), so no one else's change "
+                                   "is overwritten.", [{"field": "If-Match"}])
+    return None
+
+
+def _with_etag(response, version: int):
+    response.headers["ETag"] = etag(version)
+    return response
 
 
 @bp.get("/assessments")
@@ -221,7 +262,7 @@ def create_assessment():
         raise Invalid("version must be a string such as \"1.0\".", [{"field": "version"}])
     assessment = svc.start_assessment(db.session, registry(), current_user, instrument_id=body["instrument"], version=version,
                                       language=body.get("language") or "es", from_previous=bool(body.get("from_previous")))
-    response = jsonify(assessment_json(assessment))
+    response = _with_etag(jsonify(assessment_json(assessment)), assessment.version)
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_assessment", assessment_id=assessment.id)
     return response
@@ -229,7 +270,10 @@ def create_assessment():
 
 @bp.get("/assessments/<int:assessment_id>")
 def get_assessment(assessment_id: int):
-    return jsonify(assessment_json(svc.get_assessment(db.session, current_user, assessment_id)))
+    assessment = svc.get_assessment(db.session, current_user, assessment_id)
+    if etag(assessment.version) in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        return _with_etag(current_app.response_class(status=304), assessment.version)
+    return _with_etag(jsonify(assessment_json(assessment)), assessment.version)
 
 
 @bp.put("/assessments/<int:assessment_id>/answers")
@@ -240,24 +284,31 @@ def put_answers(assessment_id: int):
     items = body.get("answers") if isinstance(body, dict) else body
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise Invalid("Send a list of answers: [{\"criterion\": id, \"level\": 1..5 or null, ...}].")
+    if len(items) > svc.MAX_ANSWERS_PER_REQUEST:
+        raise Invalid(f"At most {svc.MAX_ANSWERS_PER_REQUEST} answers per request.", [{"field": "answers"}])
+    expected = if_match_version(body.get("version") if isinstance(body, dict) else None, required=False)
     parsed, problems = [], []
     for raw in items:
         try:
             parsed.append(svc.parse_answer(raw))
         except AnswerError as exc:
             problems.append({"criterion": exc.criterion_id, "field": exc.field, "message": str(exc)})
-    if problems:
-        raise Invalid("Some answers are not valid; nothing was saved.", problems)
-    svc.save_answers(db.session, registry(), current_user, assessment, parsed)
-    return jsonify(assessment_json(assessment))
+    if problems:  # report the rule problems of the answers that did parse too, all in one answer
+        checked = svc.write_answers(db.session, registry(), current_user, assessment.id, parsed, dry_run=True)
+        raise Invalid("Some answers are not valid; nothing was saved.", problems + checked.problems)
+    result = svc.write_answers(db.session, registry(), current_user, assessment.id, parsed, expected_version=expected,
+                               all_or_nothing=True, require_precondition=True)
+    return _with_etag(jsonify(assessment_json(result.assessment)), result.assessment.version)
 
 
 @bp.post("/assessments/<int:assessment_id>/submit")
 @members_only
 def submit_assessment(assessment_id: int):
     assessment = svc.get_assessment(db.session, current_user, assessment_id, edit=True)
-    svc.submit(db.session, registry(), current_user, assessment)
-    return jsonify(assessment_json(assessment))
+    body = _json_body() if request.content_length else None
+    expected = if_match_version(body.get("version") if isinstance(body, dict) else None)
+    assessment = svc.submit(db.session, registry(), current_user, assessment.id, expected_version=expected)
+    return _with_etag(jsonify(assessment_json(assessment)), assessment.version)
 
 
 @bp.get("/assessments/<int:assessment_id>/report.pdf")
@@ -302,7 +353,13 @@ def providers_import():
         data = request.get_data()
     else:
         raise Invalid("Send the file as multipart field 'file', or as the body with Content-Type text/csv or the XLSX type.")
-    plan, problems = provider_io.import_providers(db.session, filename, data, prov.provider_instrument(registry()), dry_run=dry_run == "1")
+    stamp = None
+    if request.headers.get("If-Match") is not None:
+        stamp = request.headers["If-Match"].strip().strip('"')
+        if not re.fullmatch(r"[0-9a-f]{20}", stamp):
+            raise PreconditionFailed("If-Match must be the \"stamp\" of the dry run, in quotes.", [{"field": "If-Match"}])
+    plan, problems = provider_io.import_providers(db.session, filename, data, prov.provider_instrument(registry()), dry_run=dry_run == "1",
+                                                  expected_stamp=stamp, require_precondition=True)
     if problems:
         return _error(422, "The file has problems; nothing was imported.",
                       [{"row": p.row, "column": p.column, "value": p.value, "message": p.message} for p in problems])
@@ -311,13 +368,14 @@ def providers_import():
         "created": [r.code for r in plan.creates],
         "updated": [{"code": r.code, "changes": {k: {"old": v[0], "new": v[1]} for k, v in changes.items()}} for r, changes in plan.updates],
         "unchanged": plan.unchanged,
+        "stamp": plan.stamp,
     })
 
 
 def provider_json(p) -> dict:
     return {"id": p.id, "code": p.code, "name": p.name, "country": p.country, "city": p.city, "type": p.type,
             "contact": {"name": p.contact_name, "email": p.contact_email, "phone": p.contact_phone},
-            "facts": p.facts or {}, "item_scores": p.item_scores or {}, "synthetic": p.synthetic}
+            "facts": p.facts or {}, "item_scores": p.item_scores or {}, "synthetic": p.synthetic, "version": p.version}
 
 
 @bp.get("/providers")
@@ -330,7 +388,7 @@ def providers_list():
 
 def round_json(rnd) -> dict:
     return {
-        "id": rnd.id, "name": rnd.name, "status": rnd.status,
+        "id": rnd.id, "version": rnd.version, "name": rnd.name, "status": rnd.status,
         "instrument": {"id": rnd.instrument_id, "version": rnd.instrument_version, "hash": rnd.instrument_hash},
         "settings": rnd.settings,
         "run_at": rnd.run_at.isoformat() if rnd.run_at else None,
@@ -352,7 +410,7 @@ def create_round():
         raise Invalid(f"Unknown fields: {', '.join(unknown)}.", [{"field": k, "message": "unknown field"} for k in unknown])
     settings = {k: v for k, v in body.items() if k != "name"}
     rnd = sel.create_round(db.session, registry(), current_user, body.get("name") or "", settings)
-    response = jsonify(round_json(rnd))
+    response = _with_etag(jsonify(round_json(rnd)), rnd.version)
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_round", round_id=rnd.id)
     return response
@@ -361,7 +419,8 @@ def create_round():
 @bp.get("/selection-rounds/<int:round_id>")
 @staff_only
 def get_round(round_id: int):
-    return jsonify(round_json(sel.get_round(db.session, current_user, round_id)))
+    rnd = sel.get_round(db.session, current_user, round_id)
+    return _with_etag(jsonify(round_json(rnd)), rnd.version)
 
 
 # --------------------------------------------------------------------------- comparison (reviewers, staff, admins)

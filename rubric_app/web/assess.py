@@ -5,16 +5,17 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from ..domain.scoring import CriterionAnswer, missing_criteria, progress
+from ..domain.merging import ANSWER_FIELDS, answer_fields, fingerprints, parse_fingerprints
+from ..domain.scoring import missing_criteria, progress
 from ..extensions import db
 from ..i18n import LANGUAGES, current_language
 from ..models import DRAFT, VALIDATED
 from ..reporting.charts import radar_svg
-from ..services import Invalid
+from ..services import Invalid, PreconditionFailed
 from ..services import assessments as svc
 from ..services.reports import assessment_report
 from . import registry, role_required
-from .forms import EmptyForm, PlanItemForm, StartForm, dimension_form_class, options
+from .forms import PLAN_STATUS_LABELS, PlanItemForm, StartForm, VersionedForm, dimension_form_class, options
 
 bp = Blueprint("assess", __name__, url_prefix="/assessments")
 
@@ -55,35 +56,78 @@ def answer_error_message(field: str | None) -> str:
         "na_reason": _("A reason is required when a criterion is not applicable."),
         "target": _("The target must be a level from 1 to 5, not below the current level."),
         "level": _("Choose a level from 1 to 5, or not applicable."),
+        "choice": _("Choose a level from 1 to 5, or not applicable."),
         "evidence": _("The text is too long."),
     }.get(field or "", _("This answer is not valid."))
 
 
-def _answers_from_form(form, dimension, stored: dict[str, CriterionAnswer]) -> list[CriterionAnswer]:
-    answers = []
+FORM_FIELDS = {"crit_": "choice", "na_reason_": "na_reason", "evidence_": "evidence", "target_": "target"}
+
+
+def _posted_values(form, crit_id: str) -> dict:
+    """One criterion's values as the page sent them (choice "na", 1..5 or None; target None: default)."""
+    choice = form[f"crit_{crit_id}"].data
+    target = form[f"target_{crit_id}"].data
+    return {
+        "choice": "na" if choice == "na" else (int(choice) if choice and choice.isdigit() else None),
+        "na_reason": form[f"na_reason_{crit_id}"].data or "",
+        "evidence": form[f"evidence_{crit_id}"].data or "",
+        "target": int(target) if target and target.isdigit() else None,
+    }
+
+
+def _changes_from_form(form, dimension) -> tuple[list[svc.AnswerChange], dict[str, dict]]:
+    """The changes a posted dimension page asks for, and the problems of fields the form refused."""
+    empty_base = parse_fingerprints(fingerprints(answer_fields(None), ANSWER_FIELDS), ANSWER_FIELDS)
+    changes, problems = [], {}
     for crit in dimension.criteria:
-        choice = form[f"crit_{crit.id}"].data
-        reason = form[f"na_reason_{crit.id}"].data or ""
-        evidence = form[f"evidence_{crit.id}"].data or ""
-        target = form[f"target_{crit.id}"].data or None
-        if choice in (None, "", "None") and not (reason or evidence or target) and crit.id not in stored:
+        refused = [(field, message) for prefix, field in FORM_FIELDS.items() for message in form[prefix + crit.id].errors]
+        if refused:
+            problems[crit.id] = {"criterion": crit.id, "field": refused[0][0], "message": str(refused[0][1])}
             continue
-        level = int(choice) if choice and choice.isdigit() else None
-        answers.append(CriterionAnswer(crit.id, level, choice == "na", reason, int(target) if target else None, evidence))
-    return answers
+        base = parse_fingerprints(form[f"base_{crit.id}"].data, ANSWER_FIELDS) or empty_base
+        version = form[f"ver_{crit.id}"].data
+        changes.append(svc.AnswerChange(crit.id, _posted_values(form, crit.id), seen_version=int(version) if version and
+                                        version.isdigit() and len(version) < 10 else None, base=base))
+    return changes, problems
 
 
-def _form_data(dimension, stored: dict[str, CriterionAnswer]) -> dict:
+def _form_data(dimension, states: dict[str, dict]) -> dict:
+    """Form data for the criteria of a dimension from their states ({version, base, values})."""
     data = {}
     for crit in dimension.criteria:
-        ans = stored.get(crit.id)
-        if ans is None:
-            continue
-        data[f"crit_{crit.id}"] = "na" if ans.not_applicable else (str(ans.level) if ans.level else None)
-        data[f"na_reason_{crit.id}"] = ans.na_reason
-        data[f"evidence_{crit.id}"] = ans.evidence
-        data[f"target_{crit.id}"] = str(ans.target) if ans.target and ans.level else ""
+        state = states[crit.id]
+        values = state["values"]
+        choice = values["choice"]
+        data[f"crit_{crit.id}"] = "na" if choice == "na" else (str(choice) if choice else None)
+        data[f"na_reason_{crit.id}"] = values["na_reason"]
+        data[f"evidence_{crit.id}"] = values["evidence"]
+        data[f"target_{crit.id}"] = str(values["target"]) if values["target"] and choice != "na" else ""
+        data[f"ver_{crit.id}"] = str(state["version"])
+        data[f"base_{crit.id}"] = state["base"]
     return data
+
+
+def _shown_value(rubric, field: str, value, lang: str) -> str:
+    """A field value as a person reads it in a conflict."""
+    if field == "choice":
+        if value == "na":
+            return _("Not applicable")
+        return f"{value} · {rubric.level_name(value, lang)}" if value else _("No answer")
+    if field == "target":
+        return f"{value} · {rubric.level_name(value, lang)}" if value else _("Default (current + 1)")
+    return value or "—"
+
+
+def _conflict_view(rubric, conflicts: list[dict], lang: str) -> dict[str, list[dict]]:
+    labels = {"choice": _("Level"), "na_reason": _("Why it does not apply"), "evidence": _("Evidence"), "target": _("Target level")}
+    shown: dict[str, list[dict]] = {}
+    for c in conflicts:
+        shown.setdefault(c["criterion"], []).append({
+            "field": c["field"], "label": labels.get(c["field"], c["field"]),
+            "mine": _shown_value(rubric, c["field"], c["mine"], lang), "theirs": _shown_value(rubric, c["field"], c["theirs"], lang),
+            "theirs_raw": c["theirs"]})
+    return shown
 
 
 @bp.route("/<int:assessment_id>/d/<dimension_id>", methods=["GET", "POST"])
@@ -97,56 +141,65 @@ def dimension(assessment_id: int, dimension_id: str):
     if dimension_id not in ids:
         return render_template("error.html", status=404, message=None), 404
     dim = rubric.dimension(dimension_id)
-    stored = svc.answer_map(assessment)
     form_class = dimension_form_class(dim)
+    lang = assessment.language
     errors: dict[str, str] = {}
-    details: list[dict] = []
+    conflicts: dict[str, list[dict]] = {}
     status = 200
     if request.method == "POST":
-        form = form_class()
+        posted = form_class()
+        posted.validate()
         autosave = request.headers.get("X-Requested-With") == "fetch"
-        if form.validate():
-            try:
-                svc.save_answers(db.session, registry(), current_user, assessment, _answers_from_form(form, dim, stored))
-            except Invalid as exc:
-                details = [{"criterion": d["criterion"], "field": d.get("field"), "message": answer_error_message(d.get("field"))}
-                           for d in exc.details]
-                status = 422
+        changes, refused = _changes_from_form(posted, dim)
+        result = svc.write_answers(db.session, registry(), current_user, assessment.id, changes)
+        assessment = result.assessment
+        rows = {row.criterion_id: row for row in assessment.answers}
+        problems = {**refused, **{p["criterion"]: p for p in result.problems}}
+        conflicts = _conflict_view(rubric, result.conflicts, lang)
+        errors = {cid: answer_error_message(p.get("field")) for cid, p in problems.items()}
+        states = {}
+        for crit in dim.criteria:
+            stored = svc.answer_state(rows.get(crit.id))
+            if crit.id in problems:  # keep what the person typed, and the base it started from
+                raw_version = posted[f"ver_{crit.id}"].data or ""
+                states[crit.id] = {"version": int(raw_version) if raw_version.isdigit() and len(raw_version) < 10 else 0,
+                                   "base": posted[f"base_{crit.id}"].data or "", "values": _posted_values(posted, crit.id)}
+            elif crit.id in conflicts:  # show theirs beside mine; saving again keeps mine
+                states[crit.id] = {**stored, "values": _posted_values(posted, crit.id)}
             else:
-                done, total = progress(rubric, svc.answer_map(assessment))
-                if autosave:
-                    return jsonify({"saved": True, "answered": done, "total": total})
-                go = request.form.get("go", "save")
-                index = ids.index(dimension_id)
-                if go == "next":
-                    target = url_for(".dimension", assessment_id=assessment.id, dimension_id=ids[index + 1]) if index + 1 < len(ids) \
-                        else url_for(".review", assessment_id=assessment.id)
-                    return redirect(target)
-                if go == "prev" and index > 0:
-                    return redirect(url_for(".dimension", assessment_id=assessment.id, dimension_id=ids[index - 1]))
-                if go == "review":
-                    return redirect(url_for(".review", assessment_id=assessment.id))
-                flash(_("Your answers were saved."), "success")
-                return redirect(url_for(".dimension", assessment_id=assessment.id, dimension_id=dimension_id))
-        else:
-            fields = {"crit_": "level", "na_reason_": "na_reason", "evidence_": "evidence", "target_": "target"}
-            for crit in dim.criteria:
-                for prefix, field in fields.items():
-                    for message in form[prefix + crit.id].errors:
-                        details.append({"criterion": crit.id, "field": field, "message": str(message)})
-            status = 422
-        for detail in details:
-            errors[detail["criterion"]] = " ".join(filter(None, (errors.get(detail["criterion"]), detail["message"])))
-        if autosave and status == 422:
-            return jsonify({"error": {"status": 422, "message": _("Some answers are not valid; nothing was saved."),
-                                      "details": details}}), 422
+                states[crit.id] = stored
+        done, total = progress(rubric, svc.answer_map(assessment))
+        status = 409 if conflicts else (422 if problems else 200)
+        if autosave:
+            return jsonify({
+                "saved": status == 200, "answered": done, "total": total,
+                "message": _("Someone else changed an answer you also changed: choose which to keep.") if conflicts else
+                (_("Some answers need attention; the others were saved.") if problems else ""),
+                "criteria": {cid: {"version": states[cid]["version"], "base": states[cid]["base"], "values": states[cid]["values"],
+                                   "error": errors.get(cid), "conflicts": conflicts.get(cid, [])} for cid in states},
+            }), status
+        if status == 200:
+            go = request.form.get("go", "save")
+            index = ids.index(dimension_id)
+            if go == "next":
+                target = url_for(".dimension", assessment_id=assessment.id, dimension_id=ids[index + 1]) if index + 1 < len(ids) \
+                    else url_for(".review", assessment_id=assessment.id)
+                return redirect(target)
+            if go == "prev" and index > 0:
+                return redirect(url_for(".dimension", assessment_id=assessment.id, dimension_id=ids[index - 1]))
+            if go == "review":
+                return redirect(url_for(".review", assessment_id=assessment.id))
+            flash(_("Your answers were saved."), "success")
+            return redirect(url_for(".dimension", assessment_id=assessment.id, dimension_id=dimension_id))
+        form = form_class(formdata=None, data=_form_data(dim, states))
     else:
-        form = form_class(data=_form_data(dim, stored))
-    done, total = progress(rubric, stored if status == 200 else svc.answer_map(assessment))
-    lang = assessment.language
+        rows = {row.criterion_id: row for row in assessment.answers}
+        form = form_class(data=_form_data(dim, {crit.id: svc.answer_state(rows.get(crit.id)) for crit in dim.criteria}))
+    answers = svc.answer_map(assessment)
+    done, total = progress(rubric, answers)
     return render_template("assess/dimension.html", assessment=assessment, rubric=rubric, dim=dim, form=form, lang=lang,
-                           errors=errors, done=done, total=total, position=ids.index(dimension_id) + 1,
-                           answers=svc.answer_map(assessment)), status
+                           errors=errors, conflicts=conflicts, done=done, total=total, position=ids.index(dimension_id) + 1,
+                           answers=answers), status
 
 
 @bp.get("/<int:assessment_id>/review")
@@ -158,17 +211,24 @@ def review(assessment_id: int):
     missing = [rubric.criterion(cid) for cid in missing_criteria(rubric, answers)]
     done, total = progress(rubric, answers)
     return render_template("assess/review.html", assessment=assessment, rubric=rubric, answers=answers, missing=missing,
-                           done=done, total=total, lang=assessment.language, form=EmptyForm())
+                           done=done, total=total, lang=assessment.language, form=VersionedForm(formdata=None, version=assessment.version))
 
 
 @bp.post("/<int:assessment_id>/submit")
 @role_required("member")
 def submit(assessment_id: int):
-    assessment = svc.get_assessment(db.session, current_user, assessment_id, edit=True)
+    assessment = svc.get_assessment(db.session, current_user, assessment_id)
+    form = VersionedForm()
+    if not form.validate():
+        flash(_("The form expired or was sent from elsewhere. Reload the page and try again."), "error")
+        return redirect(url_for(".review", assessment_id=assessment.id))
     try:
-        svc.submit(db.session, registry(), current_user, assessment)
+        svc.submit(db.session, registry(), current_user, assessment.id, expected_version=form.version.data)
     except Invalid as exc:
         flash(_("%(count)d criteria have no answer yet.", count=len(exc.details)), "error")
+        return redirect(url_for(".review", assessment_id=assessment.id))
+    except PreconditionFailed:
+        flash(_("Someone else changed the answers after you opened this page. Check them below, then submit again."), "error")
         return redirect(url_for(".review", assessment_id=assessment.id))
     flash(_("The self-assessment was submitted. Its answers are now locked."), "success")
     return redirect(url_for(".results", assessment_id=assessment.id))
@@ -178,6 +238,11 @@ def submit(assessment_id: int):
 @login_required
 def results(assessment_id: int):
     assessment = svc.get_assessment(db.session, current_user, assessment_id)
+    return _results_page(assessment)
+
+
+def _results_page(assessment, plan_conflict: dict | None = None, status: int = 200):
+    """The results page; ``plan_conflict`` re-shows one plan item with the person's values beside the stored ones."""
     rubric = svc.rubric_for(registry(), assessment)
     lang = request.args.get("lang") if request.args.get("lang") in LANGUAGES else assessment.language
     answers = svc.answer_map(assessment)
@@ -187,14 +252,15 @@ def results(assessment_id: int):
     forms = {}
     for item in plan:
         edit = edits.get(item.criterion_id)
-        forms[item.criterion_id] = PlanItemForm(prefix=f"plan_{item.criterion_id}", formdata=None,
-                                                data={"responsible": edit.responsible, "due_date": edit.due_date,
-                                                      "status": edit.status, "note": edit.note} if edit else None)
+        data = {**svc.plan_values(edit), "version": edit.version if edit else 0}
+        if plan_conflict and plan_conflict["criterion"] == item.criterion_id:
+            data = {**plan_conflict["mine"], "version": plan_conflict["current"]}
+        forms[item.criterion_id] = PlanItemForm(prefix=f"plan_{item.criterion_id}", formdata=None, data=data)
     chart = radar_svg(rubric, answers, lang=lang)
     context = results_context(assessment, rubric, scores, lang)
     return render_template("assess/results.html", assessment=assessment, rubric=rubric, scores=scores, plan=plan, edits=edits,
-                           forms=forms, chart=chart, lang=lang, answers=answers,
-                           can_edit_plan=current_user.role == "member", **context)
+                           forms=forms, chart=chart, lang=lang, answers=answers, plan_conflict=plan_conflict, status_labels=PLAN_STATUS_LABELS,
+                           can_edit_plan=current_user.role == "member", **context), status
 
 
 def results_context(assessment, rubric, scores, lang: str) -> dict:
@@ -240,10 +306,18 @@ def plan_item(assessment_id: int, criterion_id: str):
     form = PlanItemForm(prefix=f"plan_{criterion_id}")
     if not form.validate():
         flash(_("The plan item was not saved: check the date and the lengths of the texts."), "error")
-    else:
-        svc.update_plan_item(db.session, registry(), assessment, criterion_id, responsible=form.responsible.data or "",
-                             due_date=form.due_date.data, status=form.status.data, note=form.note.data or "")
-        flash(_("The plan item was saved."), "success")
+        return redirect(url_for(".results", assessment_id=assessment.id) + f"#plan-{criterion_id}")
+    mine = {"responsible": form.responsible.data or "", "due_date": form.due_date.data, "status": form.status.data,
+            "note": form.note.data or ""}
+    try:
+        svc.update_plan_item(db.session, registry(), current_user, assessment.id, criterion_id, **mine,
+                             seen_version=form.version.data if form.version.data is not None else 0)
+    except PreconditionFailed as exc:
+        detail = exc.details[0]
+        assessment = svc.get_assessment(db.session, current_user, assessment_id)
+        return _results_page(assessment, {"criterion": criterion_id, "mine": mine, "theirs": detail["stored"],
+                                          "current": detail["current"]}, 409)
+    flash(_("The plan item was saved."), "success")
     return redirect(url_for(".results", assessment_id=assessment.id) + f"#plan-{criterion_id}")
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
-from wtforms import DateField, EmailField, PasswordField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
+from wtforms import DateField, EmailField, HiddenField, IntegerField, PasswordField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.widgets import HiddenInput
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional, Regexp
 
 from ..domain.instruments import LEVELS, Dimension
 
@@ -58,7 +59,13 @@ class TokenForm(FlaskForm):
     name = StringField(_l("Token name"), validators=[Length(max=100)])
 
 
+#: versions travel in forms as whole numbers in this range (a record's version never leaves it)
+VERSION_RANGE = NumberRange(min=0, max=2**31 - 1)
+
+
 class PlanItemForm(FlaskForm):
+    #: the item's version when the page was loaded (0: nobody had edited it)
+    version = IntegerField(validators=[Optional(), VERSION_RANGE], widget=HiddenInput())
     responsible = StringField(_l("Responsible"), validators=[Length(max=200)])
     due_date = DateField(_l("Due date"), validators=[Optional()])
     status = SelectField(_l("Status"), choices=options(PLAN_STATUS_LABELS))
@@ -69,11 +76,19 @@ class EmptyForm(FlaskForm):
     """A form with only the CSRF token, for buttons that change state."""
 
 
+class VersionedForm(FlaskForm):
+    """A button that changes a record: the CSRF token and the record's version as the page showed it."""
+
+    version = IntegerField(validators=[InputRequired(), VERSION_RANGE], widget=HiddenInput())
+
+
 def dimension_form_class(dimension: Dimension) -> type[FlaskForm]:
     """A fresh form class for one dimension, with stable field names per criterion.
 
     ``crit_<id>`` holds the level (or ``na``), ``na_reason_<id>``, ``evidence_<id>`` and
     ``target_<id>`` the rest.  Rules (reason required, target range) are checked by the domain.
+    ``ver_<id>`` and ``base_<id>`` carry the answer's version and the fingerprints of the values
+    the page showed, so a save changes only what this person changed.
     """
     attrs = {}
     level_choices = options([(str(level), str(level)) for level in LEVELS] + [("na", _l("Not applicable"))])
@@ -83,4 +98,6 @@ def dimension_form_class(dimension: Dimension) -> type[FlaskForm]:
         attrs[f"evidence_{crit.id}"] = TextAreaField(_l("Evidence"), validators=[Length(max=5000)])
         attrs[f"target_{crit.id}"] = SelectField(_l("Target level"), choices=options([("", _l("Default (current + 1)"))] + [(str(level), str(level)) for level in LEVELS]),
                                                  validators=[Optional()])
+        attrs[f"ver_{crit.id}"] = HiddenField()
+        attrs[f"base_{crit.id}"] = HiddenField()
     return type(f"DimensionForm_{dimension.id}", (FlaskForm,), attrs)

@@ -3,9 +3,27 @@ from __future__ import annotations
 
 
 
+CONCURRENCY = (
+    "Optimistic concurrency: every record that can be edited has a version. GET answers it as a strong ETag "
+    "(`ETag: \"7\"`, also `version` in the body). A write to an existing record names the version it was based on "
+    "with `If-Match: \"7\"` or, as the documented equivalent, `\"version\": 7` in the JSON body (per answer in PUT "
+    "answers: the answer's own `version`, 0 for a criterion not answered yet). A stale version answers 412 with the "
+    "current values in `details`, and nothing is written; a write to an existing record without any precondition "
+    "answers 428. `If-Match: *` and weak ETags are refused (412). A change of state meanwhile (submitted, validated, "
+    "returned, frozen) answers 409. Omitted fields keep their stored values."
+)
+ETAG_HEADER = {"ETag": {"description": "The record's version as a strong ETag; send it back as If-Match",
+                        "schema": {"type": "string", "example": "\"7\""}}}
+IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string", "example": "\"7\""},
+            "description": "The ETag the write is based on (or `version` in the body). Stale: 412; none for an existing record: 428."}
+
+
 def _error_responses(*codes: int) -> dict:
     text = {400: "Bad input", 401: "Not authenticated", 403: "Wrong role", 404: "Not found (or another institution's)",
-            409: "Locked: the assessment was submitted", 422: "Invalid answers; nothing was saved"}
+            409: "The record's state no longer allows this (submitted, validated, returned or frozen meanwhile)",
+            412: "Precondition failed: the record changed since the version named in If-Match; details hold the current values",
+            422: "Invalid input; nothing was saved",
+            428: "Precondition required: send If-Match with the ETag you read (or version in the body)"}
     return {str(c): {"description": text[c], "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}} for c in codes}
 
 
@@ -21,7 +39,7 @@ def openapi_document() -> dict:
         "openapi": "3.1.0",
         "info": {"title": "rubric API", "version": "1", "description": "rubric: IFP migrant-inclusion self-assessment. "
                  "Authenticate with 'Authorization: Bearer <token>' (flask --app rubric_app users token) or a browser "
-                 "session; session callers send X-CSRFToken on POST and PUT."},
+                 "session; session callers send X-CSRFToken on POST and PUT. " + CONCURRENCY},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}, {"session": []}],
         "components": {
@@ -46,11 +64,23 @@ def openapi_document() -> dict:
                             "actions": {"type": "object", "description": "level (2..5) -> actions to reach it",
                                         "additionalProperties": {"type": "array", "items": text_or_map}}}}}}}}}}]},
                 "AnswerInput": {"type": "object", "required": ["criterion"], "properties": {
-                    "criterion": {"type": "string"}, "level": {"type": ["integer", "null"], "minimum": 1, "maximum": 5},
-                    "not_applicable": {"type": "boolean", "default": False},
-                    "na_reason": {"type": "string", "description": "required when not_applicable"},
-                    "target": {"type": ["integer", "null"], "minimum": 1, "maximum": 5, "description": "default: level + 1, at most 5"},
-                    "evidence": {"type": "string"}}},
+                    "criterion": {"type": "string"},
+                    "level": {"type": ["integer", "null"], "minimum": 1, "maximum": 5, "description": "omitted: unchanged; null: unanswered"},
+                    "not_applicable": {"type": "boolean", "description": "true: not applicable (level cleared); false without level: "
+                                       "clears a not-applicable answer"},
+                    "na_reason": {"type": "string", "maxLength": 5000, "description": "required when not_applicable"},
+                    "target": {"type": ["integer", "null"], "minimum": 1, "maximum": 5,
+                               "description": "null: the default, which follows the level (level + 1, at most 5); omitted: unchanged"},
+                    "evidence": {"type": "string", "maxLength": 5000},
+                    "version": {"type": "integer", "minimum": 0, "description": "the answer's version as read (0: not answered yet); "
+                                "a per-answer alternative to If-Match"}},
+                    "additionalProperties": False},
+                "Answer": {"type": "object", "properties": {
+                    "criterion": {"type": "string"}, "level": {"type": ["integer", "null"]}, "not_applicable": {"type": "boolean"},
+                    "na_reason": {"type": "string"}, "evidence": {"type": "string"},
+                    "target": {"type": ["integer", "null"], "description": "the effective target"},
+                    "target_is_default": {"type": "boolean", "description": "true while the target follows the level"},
+                    "version": {"type": "integer"}}},
                 "DimensionScore": {"type": "object", "properties": {
                     "score": {"type": ["number", "null"]}, "level": {"type": ["integer", "null"]},
                     "status": {"type": "string", "enum": ["scored", "insufficient", "incomplete"]},
@@ -64,13 +94,13 @@ def openapi_document() -> dict:
                     "actions": {"type": "array", "items": {"type": "object", "properties": {
                         "level": {"type": "integer"}, "actions": {"type": "array", "items": {"type": "string"}}}}},
                     "responsible": {"type": "string"}, "due_date": {"type": ["string", "null"], "format": "date"},
-                    "status": {"type": "string"}, "note": {"type": "string"}}},
+                    "status": {"type": "string"}, "note": {"type": "string"}, "version": {"type": "integer"}}},
                 "Provider": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "code": {"type": "string"}, "name": {"type": "string"}, "country": {"type": "string"},
                     "city": {"type": "string"}, "type": {"type": "string"}, "contact": {"type": "object"},
                     "facts": {"type": "object", "additionalProperties": {"type": "boolean"}},
                     "item_scores": {"type": "object", "additionalProperties": {"type": ["integer", "null"], "minimum": 0, "maximum": 4}},
-                    "synthetic": {"type": "boolean"}}},
+                    "synthetic": {"type": "boolean"}, "version": {"type": "integer"}}},
                 "RoundSettings": {"type": "object", "required": ["name"], "properties": {
                     "name": {"type": "string"},
                     "weights": {"type": "object", "description": "category id -> weight (default: the instrument's)", "additionalProperties": {"type": "number"}},
@@ -92,15 +122,17 @@ def openapi_document() -> dict:
                     "frequency": {"type": ["string", "null"]}, "flag": {"type": ["string", "null"], "enum": ["robust", "borderline", None]},
                     "override": {"type": ["object", "null"]}}},
                 "Round": {"type": "object", "properties": {
-                    "id": {"type": "integer"}, "name": {"type": "string"}, "status": {"type": "string", "enum": ["open", "frozen"]},
+                    "id": {"type": "integer"}, "version": {"type": "integer"}, "name": {"type": "string"},
+                    "status": {"type": "string", "enum": ["open", "frozen"]},
                     "instrument": {"type": "object"}, "settings": {"type": "object"},
                     "results": {"type": "array", "items": {"$ref": "#/components/schemas/RoundResult"}}}},
                 "Assessment": {"type": "object", "properties": {
-                    "id": {"type": "integer"}, "status": {"type": "string", "enum": ["draft", "submitted"]},
+                    "id": {"type": "integer"}, "version": {"type": "integer", "description": "also the ETag"},
+                    "status": {"type": "string", "enum": ["draft", "submitted", "validated"]},
                     "language": {"type": "string"}, "round": {"type": "integer"},
                     "instrument": {"type": "object", "properties": {"id": {"type": "string"}, "version": {"type": "string"}, "hash": {"type": "string"}}},
                     "institution": {"type": "object"},
-                    "answers": {"type": "array", "items": {"$ref": "#/components/schemas/AnswerInput"}},
+                    "answers": {"type": "array", "items": {"$ref": "#/components/schemas/Answer"}},
                     "scores": {"type": "object", "properties": {"self": {"$ref": "#/components/schemas/Scores"}}},
                     "plan": {"type": "array", "items": {"$ref": "#/components/schemas/PlanItem"}}}},
             },
@@ -122,25 +154,39 @@ def openapi_document() -> dict:
                              "instrument": {"type": "string"}, "version": {"type": "string"},
                              "language": {"type": "string", "enum": ["es", "en", "pt"]}, "from_previous": {"type": "boolean"}}}}}},
                          "responses": {"201": {"description": "Created", **_json("Assessment")}, **_error_responses(400, 401, 403, 422)}}},
-            "/assessments/{assessment_id}": {"get": {"summary": "Answers, self-assessed scores and the improvement plan",
-                                                     "parameters": [id_param],
-                                                     "responses": {"200": {"description": "The assessment", **_json("Assessment")}, **_error_responses(401, 404)}}},
+            "/assessments/{assessment_id}": {"get": {
+                "summary": "Answers, self-assessed scores and the improvement plan, with the ETag to write with",
+                "parameters": [id_param, {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "The assessment", "headers": ETAG_HEADER, **_json("Assessment")},
+                              "304": {"description": "Not modified since the ETag in If-None-Match", "headers": ETAG_HEADER},
+                              **_error_responses(401, 404)}}},
             "/assessments/{assessment_id}/answers": {"put": {
-                "summary": "Upsert the listed answers (others keep theirs); all or nothing",
-                "parameters": [id_param],
+                "summary": "Change the listed answers, only the fields sent (others keep theirs); all or nothing",
+                "description": CONCURRENCY + " A criterion listed twice is refused (422).",
+                "parameters": [id_param, IF_MATCH],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
-                    {"type": "array", "items": {"$ref": "#/components/schemas/AnswerInput"}},
-                    {"type": "object", "properties": {"answers": {"type": "array", "items": {"$ref": "#/components/schemas/AnswerInput"}}}}]}}}},
-                "responses": {"200": {"description": "Saved", **_json("Assessment")}, **_error_responses(400, 401, 403, 404, 409, 422)}}},
+                    {"type": "array", "maxItems": 500, "items": {"$ref": "#/components/schemas/AnswerInput"}},
+                    {"type": "object", "properties": {"answers": {"type": "array", "maxItems": 500, "items": {"$ref": "#/components/schemas/AnswerInput"}},
+                                                      "version": {"type": "integer", "description": "the assessment's version (the ETag)"}}}]}}}},
+                "responses": {"200": {"description": "Saved", "headers": ETAG_HEADER, **_json("Assessment")},
+                              **_error_responses(400, 401, 403, 404, 409, 412, 422, 428)}}},
             "/assessments/{assessment_id}/submit": {"post": {
-                "summary": "Lock the answers (every criterion must be answered)", "parameters": [id_param],
-                "responses": {"200": {"description": "Submitted", **_json("Assessment")}, **_error_responses(401, 403, 404, 409, 422)}}},
+                "summary": "Lock the answers (every criterion must be answered); the scores are those of the version named",
+                "description": "Needs If-Match with the ETag (or {\"version\": n} as the body): the caller submits the answers it has seen.",
+                "parameters": [id_param, IF_MATCH],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "version": {"type": "integer"}}}}}},
+                "responses": {"200": {"description": "Submitted", "headers": ETAG_HEADER, **_json("Assessment")},
+                              **_error_responses(401, 403, 404, 409, 412, 422, 428)}}},
             "/providers/template.csv": {"get": {
                 "summary": "The provider import template (staff): one column per field, eligibility fact and item id",
                 "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, **_error_responses(401, 403)}}},
             "/providers/import": {"post": {
                 "summary": "Import providers from CSV or XLSX (staff); upsert by code, all or nothing",
-                "parameters": [{"name": "dry_run", "in": "query", "required": False, "schema": {"type": "string", "enum": ["0", "1"], "default": "1"}}],
+                "description": "A dry run answers a `stamp` (the versions of the file's providers). Applying a file that updates "
+                               "existing providers needs `If-Match: \"<stamp>\"` (428 without; 412 when any of them changed since).",
+                "parameters": [{"name": "dry_run", "in": "query", "required": False, "schema": {"type": "string", "enum": ["0", "1"], "default": "1"}},
+                               {**IF_MATCH, "description": "the dry run's stamp, in quotes"}],
                 "requestBody": {"required": True, "content": {
                     "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
                     "text/csv": {"schema": {"type": "string"}},
@@ -148,10 +194,11 @@ def openapi_document() -> dict:
                 "responses": {"200": {"description": "What was (or would be) created, updated and left unchanged", "content": {"application/json": {"schema": {
                     "type": "object", "properties": {"dry_run": {"type": "boolean"}, "created": {"type": "array", "items": {"type": "string"}},
                                                      "updated": {"type": "array", "items": {"type": "object"}},
-                                                     "unchanged": {"type": "array", "items": {"type": "string"}}}}}}},
+                                                     "unchanged": {"type": "array", "items": {"type": "string"}},
+                                                     "stamp": {"type": "string"}}}}}},
                               "422": {"description": "Problems with row, column, value and message; nothing imported",
                                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                              **_error_responses(401, 403)}}},
+                              **_error_responses(401, 403, 409, 412, 428)}}},
             "/providers": {"get": {
                 "summary": "The provider registry (staff)",
                 "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in ("country", "type", "q")],
@@ -161,11 +208,12 @@ def openapi_document() -> dict:
             "/selection-rounds": {"post": {
                 "summary": "Create and run a selection round (staff)",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RoundSettings"}}}},
-                "responses": {"201": {"description": "The round with its results", **_json("Round")}, **_error_responses(401, 403, 422)}}},
+                "responses": {"201": {"description": "The round with its results", "headers": ETAG_HEADER, **_json("Round")},
+                              **_error_responses(401, 403, 422)}}},
             "/selection-rounds/{round_id}": {"get": {
                 "summary": "A round's inputs and results per provider (staff)",
                 "parameters": [{"name": "round_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-                "responses": {"200": {"description": "The round", **_json("Round")}, **_error_responses(401, 403, 404)}}},
+                "responses": {"200": {"description": "The round", "headers": ETAG_HEADER, **_json("Round")}, **_error_responses(401, 403, 404)}}},
             "/comparison": {"get": {
                 "summary": "Aggregates per country and dimension (reviewers, staff, admins); cells under 3 institutions suppressed",
                 "parameters": [

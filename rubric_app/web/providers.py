@@ -15,12 +15,12 @@ from ..i18n import LANGUAGES, countries, country_name, current_language
 from ..models import PROVIDER_TYPES, Provider
 from ..reporting.charts import provider_profile_svg
 from ..reporting.selection_pdf import exclusion_text
-from ..services import Invalid, ServiceError, provider_io
+from ..services import N_, Conflict, Invalid, PreconditionFailed, ServiceError, provider_io
 from ..services import documents as docs
 from ..services import providers as svc
 from ..services import selection as sel
 from . import registry, role_required
-from .forms import EmptyForm
+from .forms import VersionedForm
 
 bp = Blueprint("providers", __name__)
 staff_only = role_required(*svc.STAFF_ROLES)
@@ -57,27 +57,73 @@ def _form_values() -> dict:
     }
 
 
+PROVIDER_FIELDS = ("code", "name", "country", "city", "type", "contact_name", "contact_email", "contact_phone")
+
+
+def _stored_values(provider: Provider) -> dict:
+    values = {f: getattr(provider, f) for f in PROVIDER_FIELDS}
+    values["facts"], values["item_scores"] = dict(provider.facts or {}), dict(provider.item_scores or {})
+    return values
+
+
+def _differences(inst, mine: dict, theirs: dict) -> list[tuple[str, str, str]]:
+    """(what, mine, theirs) for every value the two versions of a provider disagree on."""
+    labels = {"code": _("Code"), "name": _("Name"), "country": _("Country"), "city": _("City"), "type": _("Type"),
+              "contact_name": _("Contact person"), "contact_email": _("Contact e-mail"), "contact_phone": _("Contact phone")}
+    rows = []
+    for f in PROVIDER_FIELDS:
+        a, b = str(mine.get(f) or "").strip(), str(theirs.get(f) or "").strip()
+        if f == "country":
+            a, b = a.upper(), b.upper()
+        if a != b:
+            rows.append((labels[f], a or "—", b or "—"))
+    yes_no = {True: _("Yes"), False: _("No")}
+    for fact in inst.eligibility:
+        a, b = bool(mine["facts"].get(fact.id)), bool(theirs["facts"].get(fact.id))
+        if a != b:
+            rows.append((fact.text(current_language()), yes_no[a], yes_no[b]))
+    for item in inst.items:
+        a, b = mine["item_scores"].get(item.id), theirs["item_scores"].get(item.id)
+        a, b = ("" if a in (None, "") else str(a)), ("" if b in (None, "") else str(b))
+        if a != b:
+            rows.append((item.text(current_language()), a or "—", b or "—"))
+    return rows
+
+
 def _edit(provider: Provider | None):
     inst = instrument()
     errors: dict[str, str] = {}
     values = None
+    differences = None
     status = 200
+    version = provider.version if provider is not None else 0
     if request.method == "POST":
         values = _form_values()
+        raw_version = request.form.get("version", "")
+        seen = int(raw_version) if raw_version.isdigit() and len(raw_version) < 10 else None
         try:
-            saved = svc.save_provider(db.session, current_user, inst, values, provider)
+            if provider is not None and seen is None:
+                raise PreconditionFailed(N_("The form expired or was sent from elsewhere. Reload the page and try again."))
+            saved = svc.save_provider(db.session, current_user, inst, values, provider, expected_version=seen)
+        except PreconditionFailed as exc:
+            db.session.rollback()
+            provider = svc.get_provider(db.session, current_user, provider.id)
+            differences = _differences(inst, values, _stored_values(provider))
+            errors = {"": _(exc.message)}
+            version = provider.version
+            status = 409
         except ServiceError as exc:
             db.session.rollback()
             errors = {d.get("field", ""): _(d.get("message", exc.message)) for d in exc.details} or {"": _(exc.message)}
-            status = 422
+            status = exc.status if exc.status == 409 else 422
         else:
             flash(_("The provider was saved."), "success")
             return redirect(url_for(".profile", provider_id=saved.id))
     if values is None and provider is not None:
-        values = {f: getattr(provider, f) for f in ("code", "name", "country", "city", "type", "contact_name", "contact_email", "contact_phone")}
-        values["facts"], values["item_scores"] = dict(provider.facts or {}), dict(provider.item_scores or {})
+        values = _stored_values(provider)
     return render_template("providers/edit.html", provider=provider, values=values or {"facts": {}, "item_scores": {}}, errors=errors,
-                           instrument=inst, countries=countries(current_language()), types=PROVIDER_TYPES), status
+                           instrument=inst, countries=countries(current_language()), types=PROVIDER_TYPES, version=version,
+                           differences=differences), status
 
 
 @bp.route("/providers/new", methods=["GET", "POST"])
@@ -143,6 +189,17 @@ def import_page():
             return redirect(url_for(".import_page"))
         filename, data = pending["filename"], _upload_path(token).read_bytes()
         dry_run = False
+        try:
+            plan, problems = provider_io.import_providers(db.session, filename, data, inst, dry_run=False,
+                                                          expected_stamp=pending.get("stamp") or "")
+        except PreconditionFailed as exc:
+            flash(_(exc.message), "error")
+            plan, problems = provider_io.import_providers(db.session, filename, data, inst, dry_run=True)
+            if problems:
+                return render_template("providers/import.html", plan=None, problems=problems, filename=filename), 422
+            session["pending_import"] = {**pending, "stamp": plan.stamp}
+            return render_template("providers/import.html", plan=plan, problems=None, filename=filename, token=token,
+                                   dry_run=True), 409
     else:
         upload = request.files.get("file")
         if upload is None or not upload.filename:
@@ -150,7 +207,7 @@ def import_page():
             return render_template("providers/import.html", plan=None, problems=None), 422
         filename, data = upload.filename, upload.read()
         dry_run = request.form.get("dry_run", "1") == "1"
-    plan, problems = provider_io.import_providers(db.session, filename, data, inst, dry_run=dry_run)
+        plan, problems = provider_io.import_providers(db.session, filename, data, inst, dry_run=dry_run)
     if problems:
         return render_template("providers/import.html", plan=None, problems=problems, filename=filename), 422
     if dry_run:
@@ -159,7 +216,7 @@ def import_page():
         path.parent.mkdir(parents=True, exist_ok=True)
         _forget_old_uploads(path.parent)
         path.write_bytes(data)
-        session["pending_import"] = {"token": token, "filename": filename}
+        session["pending_import"] = {"token": token, "filename": filename, "stamp": plan.stamp}
         return render_template("providers/import.html", plan=plan, problems=None, filename=filename, token=token, dry_run=True)
     if token:
         _upload_path(token).unlink(missing_ok=True)
@@ -268,40 +325,54 @@ def round_results(round_id: int):
     for rows in by_country.values():
         rows.sort(key=key)
     return render_template("rounds/show.html", rnd=rnd, instrument=inst, by_country=dict(sorted(by_country.items())), sort=sort,
-                           form=EmptyForm(), languages=LANGUAGES)
+                           form=VersionedForm(formdata=None, version=rnd.version), languages=LANGUAGES)
+
+
+def _round_version() -> int | None:
+    """The round's version the page showed; a form without one is refused like a stale one."""
+    form = VersionedForm()
+    if not form.validate():
+        raise PreconditionFailed(N_("The form expired or was sent from elsewhere. Reload the page and try again."))
+    return form.version.data
+
+
+def _round_change(round_id: int, change, done_message):
+    rnd = sel.get_round(db.session, current_user, round_id)
+    try:
+        change(rnd, _round_version())
+    except (PreconditionFailed, Conflict, Invalid) as exc:
+        db.session.rollback()
+        flash(_(exc.message), "error")
+    else:
+        flash(done_message(rnd), "success")
+    return rnd
 
 
 @bp.post("/rounds/<int:round_id>/rerun")
 @staff_only
 def rerun(round_id: int):
-    rnd = sel.get_round(db.session, current_user, round_id)
-    sel.rerun(db.session, registry(), current_user, rnd)
-    flash(_("The round was run again.") if rnd.status == "open" else _("Re-running the frozen round gave the same results."), "success")
+    rnd = _round_change(round_id, lambda rnd, v: sel.rerun(db.session, registry(), current_user, rnd, expected_version=v),
+                        lambda rnd: _("The round was run again.") if rnd.status == "open"
+                        else _("Re-running the frozen round gave the same results."))
     return redirect(url_for(".round_results", round_id=rnd.id))
 
 
 @bp.post("/rounds/<int:round_id>/freeze")
 @staff_only
 def freeze(round_id: int):
-    rnd = sel.get_round(db.session, current_user, round_id)
-    sel.freeze(db.session, current_user, rnd)
-    flash(_("The round is frozen: its inputs, seed and results are kept."), "success")
+    rnd = _round_change(round_id, lambda rnd, v: sel.freeze(db.session, current_user, rnd, expected_version=v),
+                        lambda rnd: _("The round is frozen: its inputs, seed and results are kept."))
     return redirect(url_for(".round_results", round_id=rnd.id))
 
 
 @bp.post("/rounds/<int:round_id>/override/<code>")
 @staff_only
 def override(round_id: int, code: str):
-    rnd = sel.get_round(db.session, current_user, round_id)
     choice = request.form.get("selected")
     selected = {"1": True, "0": False, "": None}.get(choice or "", None)
-    try:
-        sel.set_override(db.session, current_user, rnd, code, selected, request.form.get("rationale", ""))
-    except Invalid as exc:
-        db.session.rollback()
-        flash(_(exc.message), "error")
-    else:
-        flash(_("The override was recorded."), "success")
+    rnd = _round_change(round_id, lambda rnd, v: sel.set_override(db.session, current_user, rnd, code, selected,
+                                                                  request.form.get("rationale", ""), expected_version=v),
+                        lambda rnd: _("The override was recorded."))
     return redirect(url_for(".round_results", round_id=rnd.id) + f"#p-{code}")
 
 

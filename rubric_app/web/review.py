@@ -6,11 +6,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..extensions import db
-from ..services import Invalid
+from ..services import N_, Conflict, Invalid, PreconditionFailed
 from ..services import review as svc
 from ..services.assessments import rubric_for
 from . import registry, role_required
-from .forms import EmptyForm
+from .forms import VersionedForm
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 reviewers_only = role_required(*svc.REVIEWER_ROLES)
@@ -48,21 +48,45 @@ def review(assessment_id: int):
     assessment = svc.get_for_review(db.session, current_user, assessment_id)
     rubric = rubric_for(registry(), assessment)
     errors: dict[str, str] = {}
+    others: dict[str, dict] = {}
     status = 200
+    form = VersionedForm(formdata=None, version=assessment.version)
     if request.method == "POST":
+        form = VersionedForm()
         action = request.form.get("action", "save")
         try:
+            if not form.validate():
+                raise Invalid(N_("The form expired or was sent from elsewhere. Reload the page and try again."))
+            version = form.version.data
             if action == "return":
-                svc.return_to_institution(db.session, current_user, assessment, request.form.get("return_comment", ""))
+                svc.return_to_institution(db.session, current_user, assessment.id, request.form.get("return_comment", ""),
+                                          expected_version=version)
                 flash(_("The assessment was returned to the institution as a draft."), "success")
                 return redirect(url_for(".queue"))
-            svc.save_review(db.session, registry(), current_user, assessment, _entries_from_form(assessment))
+            svc.save_review(db.session, registry(), current_user, assessment.id, _entries_from_form(assessment),
+                            expected_version=version, then_validate=action == "validate",
+                            validate_comment=request.form.get("validate_comment", ""))
             if action == "validate":
-                svc.validate(db.session, registry(), current_user, assessment, request.form.get("validate_comment", ""))
                 flash(_("The assessment is validated."), "success")
                 return redirect(url_for(".queue"))
             flash(_("The review was saved."), "success")
             return redirect(url_for(".review", assessment_id=assessment.id))
+        except Conflict as exc:
+            db.session.rollback()
+            flash(_(exc.message), "error")
+            return redirect(url_for(".review", assessment_id=assessment.id))
+        except PreconditionFailed:
+            db.session.rollback()
+            assessment = svc.get_for_review(db.session, current_user, assessment_id)
+            for row in assessment.answers:
+                raw = request.form.get(f"level_{row.criterion_id}", "")
+                mine = int(raw) if raw.isdigit() and len(raw) == 1 else None
+                if (row.validated_level, row.review_comment) != (mine, request.form.get(f"comment_{row.criterion_id}", "").strip()):
+                    others[row.criterion_id] = {"level": row.validated_level, "comment": row.review_comment}
+            errors[""] = _("Another reviewer saved this review after you opened it. Their levels are shown at each criterion; "
+                           "the form still holds yours. Saving again replaces theirs.")
+            form = VersionedForm(formdata=None, version=assessment.version)
+            status = 409
         except Invalid as exc:
             db.session.rollback()
             assessment = svc.get_for_review(db.session, current_user, assessment_id)
@@ -73,8 +97,9 @@ def review(assessment_id: int):
                 errors[""] = _(exc.message)
             status = 422
     rows = {row.criterion_id: row for row in assessment.answers}
-    return render_template("review/review.html", assessment=assessment, rubric=rubric, rows=rows, errors=errors, form=EmptyForm(),
-                           lang=request.args.get("lang") or assessment.language, posted=request.form if status == 422 else None), status
+    return render_template("review/review.html", assessment=assessment, rubric=rubric, rows=rows, errors=errors, form=form,
+                           others=others, lang=request.args.get("lang") or assessment.language,
+                           posted=request.form if status in (409, 422) else None), status
 
 
 @bp.get("/audit")

@@ -36,8 +36,13 @@ def test_not_applicable_and_unanswered_have_no_item(mini):
     plan = improvement_plan(mini, spec)
     assert [item.criterion_id for item in plan] == ["b1"]
     assert improvement_plan(mini, {}) == []
-    # a level without a target (an answer that skipped validate_answer) has no item
-    assert improvement_plan(mini, {"a1": CriterionAnswer("a1", level=2)}) == []
+    # a level without a chosen target follows the default target (current + 1)
+    (item,) = improvement_plan(mini, {"a1": CriterionAnswer("a1", level=2)})
+    assert (item.current, item.target) == (2, 3)
+    # the default follows the level: raising it raises the target; at level 5 there is no item
+    (item,) = improvement_plan(mini, {"a1": CriterionAnswer("a1", level=4)})
+    assert (item.current, item.target) == (4, 5)
+    assert improvement_plan(mini, {"a1": CriterionAnswer("a1", level=5)}) == []
 
 
 def test_item_carries_descriptors_actions_and_priority(mini):

@@ -299,7 +299,20 @@ def test_not_applicable_drops_level_and_target(mini):
 def test_default_target_is_next_level_capped_at_five(mini, level, target):
     assert default_target(level) == target
     answer = validate_answer(mini, CriterionAnswer("a2", level=level))
-    assert (answer.level, answer.target) == (level, target)
+    # an unset target stays unset (it follows the level); the effective target is the default
+    assert (answer.level, answer.target, answer.effective_target) == (level, None, target)
+
+
+def test_unset_target_follows_a_raised_level(mini):
+    low = validate_answer(mini, CriterionAnswer("a2", level=2))
+    assert low.effective_target == 3
+    raised = validate_answer(mini, CriterionAnswer("a2", level=4, target=low.target))
+    assert (raised.target, raised.effective_target) == (None, 5)
+    # a target the person chose does not follow: raising the level above it is refused
+    with pytest.raises(AnswerError) as excinfo:
+        validate_answer(mini, CriterionAnswer("a2", level=4, target=3))
+    assert excinfo.value.field == "target"
+    assert validate_answer(mini, CriterionAnswer("a2", level=3, not_applicable=True, na_reason="x")).effective_target is None
 
 
 def test_explicit_target_kept(mini):

@@ -74,7 +74,8 @@ def test_report_is_redrawn_only_when_content_changes(app, submitted):
         s = db.new_session()
         assessment = s.get(Assessment, assessment_id)
         crit = svc.plan(app.extensions["instruments"], assessment)[0].criterion_id
-        svc.update_plan_item(s, app.extensions["instruments"], assessment, crit, responsible="Coordinación <i>académica</i>")
+        svc.update_plan_item(s, app.extensions["instruments"], s.merge(user), assessment.id, crit,
+                             responsible="Coordinación <i>académica</i>", seen_version=0)
         s.close()
     changed = render(app, assessment_id, "es")
     assert changed != first

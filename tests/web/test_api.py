@@ -36,6 +36,14 @@ def api(app, token):
     return Api(app.test_client(), bearer(token))
 
 
+def etag_of(api, assessment_id) -> str:
+    """The assessment's ETag as a client reads it before writing (GET), checked against the body's version."""
+    response = api.get(f"/assessments/{assessment_id}")
+    assert response.status_code == 200
+    assert response.headers["ETag"] == f'"{response.get_json()["version"]}"'
+    return response.headers["ETag"]
+
+
 def all_answers(rubric, level=3, **overrides):
     return [{"criterion": c.id, "level": overrides.get(c.id, level)} for c in rubric.criteria]
 
@@ -237,23 +245,53 @@ def test_create_refuses_bad_input(app, api):
 
 def test_put_answers_upserts_only_the_listed_criteria(app, api, member, factory):
     aid = factory.assessment(member, levels={"policy_target_population": 2, "policy_equal_treatment": 3})
-    response = api.put(f"/assessments/{aid}/answers", json={"answers": [
+    tag = etag_of(api, aid)
+    response = api.put(f"/assessments/{aid}/answers", headers={"If-Match": tag}, json={"answers": [
         {"criterion": "policy_equal_treatment", "level": 4, "target": 5, "evidence": "Plan 2025"},
         {"criterion": "access_documents", "not_applicable": True, "na_reason": "Sin oferta presencial"},
     ]})
     assert response.status_code == 200
-    answers = {a["criterion"]: a for a in response.get_json()["answers"]}
+    body = response.get_json()
+    assert response.headers["ETag"] == f'"{body["version"]}"' and response.headers["ETag"] != tag
+    answers = {a["criterion"]: a for a in body["answers"]}
     assert set(answers) == {"policy_target_population", "policy_equal_treatment", "access_documents"}
+    # an unset target is shown as the one that follows the level
     assert answers["policy_target_population"]["level"] == 2 and answers["policy_target_population"]["target"] == 3
+    assert answers["policy_target_population"]["target_is_default"] is True and answers["policy_target_population"]["version"] == 1
     assert answers["policy_target_population"]["evidence"] == "evidence policy_target_population"
     assert (answers["policy_equal_treatment"]["level"], answers["policy_equal_treatment"]["target"]) == (4, 5)
+    assert (answers["policy_equal_treatment"]["target_is_default"], answers["policy_equal_treatment"]["version"]) == (False, 2)
     assert answers["access_documents"] == {"criterion": "access_documents", "level": None, "not_applicable": True,
-                                           "na_reason": "Sin oferta presencial", "target": None, "evidence": ""}
-    assert assessment_row(app, aid)["answers"]["policy_equal_treatment"]["evidence"] == "Plan 2025"
-    # a bare list works too
-    again = api.put(f"/assessments/{aid}/answers", json=[{"criterion": "access_documents", "level": 1}])
+                                           "na_reason": "Sin oferta presencial", "target": None, "target_is_default": True,
+                                           "evidence": "", "version": 1}
+    stored = assessment_row(app, aid)["answers"]
+    assert stored["policy_equal_treatment"]["evidence"] == "Plan 2025" and stored["policy_equal_treatment"]["target"] == 5
+    assert stored["policy_target_population"] == {"level": 2, "not_applicable": False, "na_reason": "", "target": None,
+                                                  "evidence": "evidence policy_target_population"}  # not listed: untouched
+    # a bare list works too (its precondition travels as If-Match); the fields it omits keep their values
+    again = api.put(f"/assessments/{aid}/answers", json=[{"criterion": "access_documents", "level": 1}],
+                    headers={"If-Match": response.headers["ETag"]})
     assert again.status_code == 200
     assert assessment_row(app, aid)["answers"]["access_documents"]["level"] == 1
+    assert assessment_row(app, aid)["answers"]["access_documents"]["not_applicable"] is False
+    assert assessment_row(app, aid)["answers"]["policy_equal_treatment"]["evidence"] == "Plan 2025"
+
+
+def test_put_answers_over_existing_ones_needs_the_version_read(app, api, member, factory):
+    aid = factory.assessment(member, levels={"policy_target_population": 2})
+    before = assessment_row(app, aid)["answers"]
+    tag = etag_of(api, aid)
+    change = [{"criterion": "policy_target_population", "level": 4}]
+    missing = api.put(f"/assessments/{aid}/answers", json=change)
+    assert missing.status_code == 428 and missing.get_json()["error"]["status"] == 428
+    # a new answer needs no precondition; it moves the ETag on
+    assert api.put(f"/assessments/{aid}/answers", json=[{"criterion": "access_documents", "level": 1}]).status_code == 200
+    stale = api.put(f"/assessments/{aid}/answers", json=change, headers={"If-Match": tag})
+    assert stale.status_code == 412 and stale.get_json()["error"]["status"] == 412
+    assert assessment_row(app, aid)["answers"]["policy_target_population"] == before["policy_target_population"]
+    fresh = api.put(f"/assessments/{aid}/answers", json={"answers": change, "version": int(etag_of(api, aid).strip('"'))})
+    assert fresh.status_code == 200
+    assert assessment_row(app, aid)["answers"]["policy_target_population"]["level"] == 4
 
 
 BAD_ANSWERS = {
@@ -289,8 +327,10 @@ def test_put_answers_refuses_a_bad_answer_and_saves_nothing(app, api, member, fa
 def test_put_answers_refuses_every_kind_of_bad_answer(app, api, member, factory):
     aid = factory.assessment(member, levels={"policy_target_population": 2})
     before = assessment_row(app, aid)["answers"]
+    tag = etag_of(api, aid)
     for case, (bad, field) in BAD_ANSWERS.items():
-        response = api.put(f"/assessments/{aid}/answers", json=[{"criterion": "policy_target_population", "level": 5}, bad])
+        response = api.put(f"/assessments/{aid}/answers", json=[{"criterion": "policy_target_population", "level": 5}, bad],
+                           headers={"If-Match": tag})
         assert response.status_code == 422, case
         assert [(d["criterion"], d["field"]) for d in response.get_json()["error"]["details"]] == [(bad["criterion"], field)], case
     assert assessment_row(app, aid)["answers"] == before
@@ -330,7 +370,9 @@ def test_reviewer_cannot_put_answers(app, factory):
 
 def test_submit_with_missing_answers_lists_them(app, api, member, factory, rubric):
     aid = factory.assessment(member, levels={c.id: 3 for c in rubric.criteria if c.dimension_id != "articulation"})
-    response = api.post(f"/assessments/{aid}/submit")
+    unguarded = api.post(f"/assessments/{aid}/submit")
+    assert unguarded.status_code == 428 and unguarded.get_json()["error"]["status"] == 428
+    response = api.post(f"/assessments/{aid}/submit", headers={"If-Match": etag_of(api, aid)})
     assert response.status_code == 422
     assert [d["criterion"] for d in response.get_json()["error"]["details"]] == [c.id for c in rubric.dimension("articulation").criteria]
     assert assessment_row(app, aid)["status"] == "draft"
@@ -338,13 +380,17 @@ def test_submit_with_missing_answers_lists_them(app, api, member, factory, rubri
 
 def test_submit_then_answers_are_locked(app, api, member, factory, rubric):
     aid = factory.assessment(member)
-    assert api.put(f"/assessments/{aid}/answers", json=all_answers(rubric)).status_code == 200
-    response = api.post(f"/assessments/{aid}/submit")
+    put = api.put(f"/assessments/{aid}/answers", json=all_answers(rubric))  # all new: no precondition needed
+    assert put.status_code == 200
+    response = api.post(f"/assessments/{aid}/submit", headers={"If-Match": put.headers["ETag"]})
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "submitted" and body["submitted_at"]
-    locked = api.put(f"/assessments/{aid}/answers", json=[{"criterion": "access_documents", "level": 5}])
+    assert response.headers["ETag"] == f'"{body["version"]}"' != put.headers["ETag"]
+    locked = api.put(f"/assessments/{aid}/answers", json=[{"criterion": "access_documents", "level": 5}],
+                     headers={"If-Match": response.headers["ETag"]})
     assert locked.status_code == 409 and locked.get_json()["error"]["status"] == 409
+    assert api.post(f"/assessments/{aid}/submit", headers={"If-Match": response.headers["ETag"]}).status_code == 409
     assert api.post(f"/assessments/{aid}/submit").status_code == 409
     assert assessment_row(app, aid)["answers"]["access_documents"]["level"] == 3
 
@@ -401,8 +447,10 @@ def test_get_assessment_insufficient_and_incomplete(api, member, factory, rubric
 
 def test_plan_priorities_follow_targets(api, member, factory, rubric):
     aid = factory.assessment(member, levels=3)
-    api.put(f"/assessments/{aid}/answers", json=[{"criterion": "articulation_graduate_tracking", "level": 2, "target": 5},
-                                                 {"criterion": "relevance_entrepreneurship", "level": 3, "target": 5}])
+    response = api.put(f"/assessments/{aid}/answers", headers={"If-Match": etag_of(api, aid)},
+                       json=[{"criterion": "articulation_graduate_tracking", "level": 2, "target": 5},
+                             {"criterion": "relevance_entrepreneurship", "level": 3, "target": 5}])
+    assert response.status_code == 200
     plan = api.get(f"/assessments/{aid}").get_json()["plan"]
     assert [(p["criterion"], p["priority"]) for p in plan[:3]] == [
         ("articulation_graduate_tracking", 3.0), ("relevance_entrepreneurship", 2.0), (rubric.criteria[0].id, 1.0)]

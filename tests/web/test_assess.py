@@ -5,12 +5,14 @@ import re
 
 import pytest
 
+from rubric_app.domain.merging import ANSWER_FIELDS, fingerprints
 from rubric_app.domain.scoring import CriterionAnswer
 from rubric_app.extensions import db
 from rubric_app.models import Assessment
 from tests.conftest import login
 
-from .helpers import INSTRUMENT, assessment_row, count, dimension_data, set_language, text, tr
+from .helpers import (INSTRUMENT, assessment_row, count, dimension_data, effective_target, form_fields, hidden_fields, page_fields,
+                      set_language, text, tr)
 
 FETCH = {"X-Requested-With": "fetch"}
 
@@ -23,6 +25,19 @@ def save(app, user, assessment_id, answers):
         s = db.new_session()
         svc.save_answers(s, app.extensions["instruments"], s.merge(user), s.get(Assessment, assessment_id), answers)
         s.close()
+
+
+def post_dimension(client, assessment_id, dimension_id, data, **kw):
+    """Post a dimension page as a browser does: open it, then send its hidden fields with the answers."""
+    url = f"/assessments/{assessment_id}/d/{dimension_id}"
+    return client.post(url, data={**page_fields(client, url), **data}, **kw)
+
+
+def submit_page(client, assessment_id, **kw):
+    """Press "submit" on the review page, with the version the page showed."""
+    fields = page_fields(client, f"/assessments/{assessment_id}/review")
+    assert "version" in fields
+    return client.post(f"/assessments/{assessment_id}/submit", data=fields, **kw)
 
 
 def fieldset(page: str, criterion_id: str) -> str:
@@ -93,7 +108,11 @@ def test_new_round_copies_the_previous_answers(app, member_client, member, facto
     assert row["round"] == 2 and row["previous_id"] == first and row["status"] == "draft"
     assert set(row["answers"]) == {"policy_target_population", "access_documents", "people_staff_training"}
     assert row["answers"]["policy_target_population"]["level"] == 2
-    assert row["answers"]["access_documents"] == {"level": 4, "not_applicable": False, "na_reason": "", "target": 5, "evidence": "ev access_documents"}
+    # the chosen target 5 is not copied: the new round's target follows the level again (4 + 1 = 5)
+    assert row["answers"]["access_documents"] == {"level": 4, "not_applicable": False, "na_reason": "", "target": None,
+                                                  "evidence": "ev access_documents"}
+    assert effective_target(row["answers"]["access_documents"]) == 5
+    assert effective_target(row["answers"]["policy_target_population"]) == 3
     assert row["answers"]["policy_target_population"]["evidence"] == "evidence policy_target_population"
 
 
@@ -105,7 +124,10 @@ def test_new_round_copies_na_answers_and_recomputes_targets(app, member_client, 
     assert len(row["answers"]) == 18
     assert row["answers"]["people_outreach_migrants"]["not_applicable"] is True
     assert row["answers"]["people_outreach_migrants"]["na_reason"] == "No aplica"
-    assert all(a["target"] == 3 for cid, a in row["answers"].items() if cid != "people_outreach_migrants")
+    # targets are not copied: each follows its level (2 + 1 = 3); the not-applicable answer has none
+    assert all(a["target"] is None for a in row["answers"].values())
+    assert all(effective_target(a) == 3 for cid, a in row["answers"].items() if cid != "people_outreach_migrants")
+    assert effective_target(row["answers"]["people_outreach_migrants"]) is None
 
 
 def test_new_round_from_blank(app, member_client, member, factory):
@@ -166,11 +188,14 @@ def test_dimension_page_uses_the_assessment_language_and_prefills_answers(member
 def test_post_saves_and_next_goes_to_the_next_dimension(app, member_client, member, factory, dims):
     aid = factory.assessment(member)
     data = dimension_data(dims["policy"], "3", go="next", evidence_policy_equal_treatment="Reglamento 2024", target_policy_resources_gender="5")
-    response = member_client.post(f"/assessments/{aid}/d/policy", data=data)
+    response = post_dimension(member_client, aid, "policy", data)
     assert response.status_code == 302 and response.headers["Location"] == f"/assessments/{aid}/d/access"
     answers = assessment_row(app, aid)["answers"]
+    # an unset target is stored unset (it follows the level); the chosen one is stored as chosen
     assert {cid: (a["level"], a["target"]) for cid, a in answers.items()} == {
-        "policy_target_population": (3, 4), "policy_equal_treatment": (3, 4), "policy_resources_gender": (3, 5)}
+        "policy_target_population": (3, None), "policy_equal_treatment": (3, None), "policy_resources_gender": (3, 5)}
+    assert {cid: effective_target(a) for cid, a in answers.items()} == {
+        "policy_target_population": 4, "policy_equal_treatment": 4, "policy_resources_gender": 5}
     assert answers["policy_equal_treatment"]["evidence"] == "Reglamento 2024"
 
 
@@ -178,54 +203,89 @@ def test_post_navigation_buttons(app, member_client, member, factory, dims):
     aid = factory.assessment(member)
     for dim_id, go, expected in (("articulation", "next", "review"), ("access", "prev", "d/policy"),
                                  ("relevance", "review", "review"), ("people", "save", "d/people"), ("policy", "prev", "d/policy")):
-        response = member_client.post(f"/assessments/{aid}/d/{dim_id}", data=dimension_data(dims[dim_id], "2", go=go))
+        response = post_dimension(member_client, aid, dim_id, dimension_data(dims[dim_id], "2", go=go))
         assert response.status_code == 302, (dim_id, go)
         assert response.headers["Location"] == f"/assessments/{aid}/{expected}", (dim_id, go)
     assert len(assessment_row(app, aid)["answers"]) == 15
     set_language(member_client, "en")
-    response = member_client.post(f"/assessments/{aid}/d/people", data=dimension_data(dims["people"], "4"), follow_redirects=True)
+    response = post_dimension(member_client, aid, "people", dimension_data(dims["people"], "4"), follow_redirects=True)
     assert response.status_code == 200 and "Your answers were saved." in text(response)
+    people = {cid: a["level"] for cid, a in assessment_row(app, aid)["answers"].items() if cid.startswith("people_")}
+    assert people and set(people.values()) == {4}  # the second save of the page replaced its answers
 
 
-def test_not_applicable_without_reason_saves_nothing_on_the_page(app, member_client, member, factory, dims):
+def test_not_applicable_without_reason_is_refused_and_the_other_answers_are_saved(app, member_client, member, factory, dims):
     aid = factory.assessment(member, levels={"policy_equal_treatment": 2})
     set_language(member_client, "en")
-    data = dimension_data(dims["policy"], "4", evidence_policy_target_population="Acta 12")
+    data = dimension_data(dims["policy"], "4", evidence_policy_target_population="Acta 12",
+                          evidence_policy_resources_gender="Presupuesto 2025")
     data["crit_policy_resources_gender"] = "na"
-    response = member_client.post(f"/assessments/{aid}/d/policy", data=data)
+    response = post_dimension(member_client, aid, "policy", data)
     assert response.status_code == 422
     page = text(response)
-    assert "Some answers need attention; nothing on this page was saved." in page
+    assert "Some answers need attention; the others were saved." in page
     assert 'class="criterion has-error" id="c-policy_resources_gender"' in page
-    assert "a reason is required" in fieldset(page, "policy_resources_gender")
-    assert "Acta 12" in page  # what was typed is kept on the page
+    assert "A reason is required when a criterion is not applicable." in fieldset(page, "policy_resources_gender")
+    for cid in ("policy_target_population", "policy_equal_treatment"):
+        assert f'class="criterion" id="c-{cid}"' in page, cid
+        assert "A reason is required" not in fieldset(page, cid), cid
+    # what was typed at the refused criterion is kept on the page
+    assert 'name="crit_policy_resources_gender" value="na" checked' in fieldset(page, "policy_resources_gender")
+    assert "Presupuesto 2025" in fieldset(page, "policy_resources_gender")
+    assert "Acta 12" in fieldset(page, "policy_target_population")
     answers = assessment_row(app, aid)["answers"]
-    assert set(answers) == {"policy_equal_treatment"} and answers["policy_equal_treatment"]["level"] == 2
+    assert set(answers) == {"policy_target_population", "policy_equal_treatment"}  # the refused one is not stored
+    assert answers["policy_equal_treatment"]["level"] == 4  # changed from 2 on this page: saved
+    assert (answers["policy_target_population"]["level"], answers["policy_target_population"]["evidence"]) == (4, "Acta 12")
+    # sending the page again with a reason saves the last one
+    fixed = {**hidden_fields(page), **data, "na_reason_policy_resources_gender": "Sin presupuesto propio"}
+    assert member_client.post(f"/assessments/{aid}/d/policy", data=fixed).status_code == 302
+    answer = assessment_row(app, aid)["answers"]["policy_resources_gender"]
+    assert (answer["not_applicable"], answer["na_reason"], answer["evidence"]) == (True, "Sin presupuesto propio", "Presupuesto 2025")
 
 
-def test_dimension_page_errors_are_in_the_interface_language(member_client, member, factory, dims):
+def test_dimension_page_errors_are_in_the_interface_language(app, member_client, member, factory, dims):
     aid = factory.assessment(member)
     data = dimension_data(dims["policy"], "4", target_policy_equal_treatment="2")
     data["crit_policy_target_population"] = "na"
-    page = text(member_client.post(f"/assessments/{aid}/d/policy", data=data))
+    response = post_dimension(member_client, aid, "policy", data)
+    assert response.status_code == 422
+    page = text(response)
     assert '<html lang="es">' in page
-    assert tr("es", "Some answers need attention; nothing on this page was saved.") in page
+    assert tr("es", "Some answers need attention; the others were saved.") in page
+    assert tr("es", "A reason is required when a criterion is not applicable.") in fieldset(page, "policy_target_population")
+    assert tr("es", "The target must be a level from 1 to 5, not below the current level.") in fieldset(page, "policy_equal_treatment")
+    # the domain's English wording never reaches the page
     assert "a reason is required when a criterion is not applicable" not in fieldset(page, "policy_target_population")
     assert "the target cannot be below the current level" not in fieldset(page, "policy_equal_treatment")
+    assert set(assessment_row(app, aid)["answers"]) == {"policy_resources_gender"}
 
 
 def test_partial_page_saves_only_what_was_given(app, member_client, member, factory):
     aid = factory.assessment(member)
     data = {"crit_policy_target_population": "2", "evidence_policy_equal_treatment": "Acta 7", "go": "save"}
-    response = member_client.post(f"/assessments/{aid}/d/policy", data=data, headers=FETCH)
-    assert response.get_json() == {"saved": True, "answered": 1, "total": 18}
+    response = post_dimension(member_client, aid, "policy", data, headers=FETCH)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert {k: body[k] for k in ("saved", "answered", "total", "message")} == {"saved": True, "answered": 1, "total": 18, "message": ""}
+    blank = {"choice": None, "na_reason": "", "evidence": "", "target": None}
+    expected = {"policy_target_population": (1, {**blank, "choice": 2}), "policy_equal_treatment": (1, {**blank, "evidence": "Acta 7"}),
+                "policy_resources_gender": (0, blank)}
+    assert body["criteria"] == {cid: {"version": version, "base": fingerprints(values, ANSWER_FIELDS), "values": values, "error": None,
+                                      "conflicts": []} for cid, (version, values) in expected.items()}
     answers = assessment_row(app, aid)["answers"]
     assert set(answers) == {"policy_target_population", "policy_equal_treatment"}
-    assert (answers["policy_target_population"]["level"], answers["policy_target_population"]["target"]) == (2, 3)
+    assert (answers["policy_target_population"]["level"], answers["policy_target_population"]["target"]) == (2, None)
+    assert effective_target(answers["policy_target_population"]) == 3
     assert answers["policy_equal_treatment"]["level"] is None and answers["policy_equal_treatment"]["evidence"] == "Acta 7"
-    # clearing a level on the page clears the stored answer
-    member_client.post(f"/assessments/{aid}/d/policy", data={"crit_policy_target_population": "", "go": "save"})
-    assert assessment_row(app, aid)["answers"]["policy_target_population"]["level"] is None
+    # clearing a level on the page (everything else as shown) clears the stored level and keeps the rest
+    shown = form_fields(member_client, f"/assessments/{aid}/d/policy")
+    assert shown["crit_policy_target_population"] == "2" and shown["evidence_policy_equal_treatment"] == "Acta 7"
+    cleared = member_client.post(f"/assessments/{aid}/d/policy", data={**shown, "crit_policy_target_population": "", "go": "save"})
+    assert cleared.status_code == 302
+    answers = assessment_row(app, aid)["answers"]
+    assert answers["policy_target_population"]["level"] is None
+    assert answers["policy_equal_treatment"]["evidence"] == "Acta 7"
     assert member_client.get(f"/assessments/{aid}").headers["Location"] == f"/assessments/{aid}/d/policy"
 
 
@@ -233,37 +293,51 @@ def test_not_applicable_with_reason_is_saved(app, member_client, member, factory
     aid = factory.assessment(member)
     data = dimension_data(dims["policy"], "4")
     data.update({"crit_policy_resources_gender": "na", "na_reason_policy_resources_gender": "Sin presupuesto propio"})
-    assert member_client.post(f"/assessments/{aid}/d/policy", data=data).status_code == 302
+    assert post_dimension(member_client, aid, "policy", data).status_code == 302
     answer = assessment_row(app, aid)["answers"]["policy_resources_gender"]
     assert answer["not_applicable"] is True and answer["level"] is None and answer["na_reason"] == "Sin presupuesto propio"
 
 
-def test_target_below_level_or_level_outside_the_choices_is_refused(app, member_client, member, factory, dims):
+def test_target_below_level_or_level_outside_the_choices_is_refused_at_its_criterion(app, member_client, member, factory, dims):
     aid = factory.assessment(member)
-    for data in (dimension_data(dims["access"], "4", target_access_documents="2"),
-                 dimension_data(dims["access"], "7"),
-                 dimension_data(dims["access"], "3", target_access_documents="9")):
-        response = member_client.post(f"/assessments/{aid}/d/access", data=data)
+    others = [c.id for c in dims["access"].criteria if c.id != "access_documents"]
+    # (form data, stored levels of the other criteria afterwards, refused criteria)
+    for data, levels, refused in ((dimension_data(dims["access"], "4", target_access_documents="2"), 4, {"access_documents"}),
+                                  (dimension_data(dims["access"], "7"), 4, {c.id for c in dims["access"].criteria}),
+                                  (dimension_data(dims["access"], "3", target_access_documents="9"), 3, {"access_documents"})):
+        response = post_dimension(member_client, aid, "access", data)
         assert response.status_code == 422
-        assert 'has-error" id="c-access_documents"' in response.get_data(as_text=True)
-    assert assessment_row(app, aid)["answers"] == {}
+        page = response.get_data(as_text=True)
+        for crit in dims["access"].criteria:
+            assert (f'has-error" id="c-{crit.id}"' in page) == (crit.id in refused), (crit.id, data)
+        answers = assessment_row(app, aid)["answers"]
+        assert "access_documents" not in answers  # the broken answer is never stored
+        assert {cid: answers[cid]["level"] for cid in others} == {cid: levels for cid in others}  # the valid ones are
 
 
 def test_too_long_na_reason_is_shown_on_its_criterion(app, member_client, member, factory, dims):
     aid = factory.assessment(member)
     data = dimension_data(dims["policy"], "3")
     data.update({"crit_policy_target_population": "na", "na_reason_policy_target_population": "x" * 5001})
-    response = member_client.post(f"/assessments/{aid}/d/policy", data=data)
+    response = post_dimension(member_client, aid, "policy", data)
     assert response.status_code == 422
-    assert assessment_row(app, aid)["answers"] == {}
-    assert 'has-error" id="c-policy_target_population"' in response.get_data(as_text=True)
+    answers = assessment_row(app, aid)["answers"]
+    assert set(answers) == {"policy_equal_treatment", "policy_resources_gender"}  # the others on the page were saved
+    assert {a["level"] for a in answers.values()} == {3}
+    page = response.get_data(as_text=True)
+    assert 'has-error" id="c-policy_target_population"' in page
+    assert 'has-error" id="c-policy_equal_treatment"' not in page and 'has-error" id="c-policy_resources_gender"' not in page
 
 
 def test_autosave_returns_json_progress(app, member_client, member, factory, dims):
     aid = factory.assessment(member, levels={"people_staff_training": 3})
-    response = member_client.post(f"/assessments/{aid}/d/policy", data=dimension_data(dims["policy"], "2"), headers=FETCH)
+    response = post_dimension(member_client, aid, "policy", dimension_data(dims["policy"], "2"), headers=FETCH)
     assert response.status_code == 200 and response.is_json
-    assert response.get_json() == {"saved": True, "answered": 4, "total": 18}
+    body = response.get_json()
+    assert {k: body[k] for k in ("saved", "answered", "total", "message")} == {"saved": True, "answered": 4, "total": 18, "message": ""}
+    values = {"choice": 2, "na_reason": "", "evidence": "", "target": None}
+    assert body["criteria"] == {c.id: {"version": 1, "base": fingerprints(values, ANSWER_FIELDS), "values": values, "error": None,
+                                       "conflicts": []} for c in dims["policy"].criteria}
     assert len(assessment_row(app, aid)["answers"]) == 4
 
 
@@ -271,15 +345,26 @@ def test_autosave_with_invalid_answers_returns_422_json(app, member_client, memb
     aid = factory.assessment(member)
     data = dimension_data(dims["policy"], "2")
     data["crit_policy_equal_treatment"] = "na"
-    response = member_client.post(f"/assessments/{aid}/d/policy", data=data, headers=FETCH)
+    response = post_dimension(member_client, aid, "policy", data, headers=FETCH)
     assert response.status_code == 422 and response.is_json
-    error = response.get_json()["error"]
-    assert error["status"] == 422
-    assert [d["criterion"] for d in error["details"]] == ["policy_equal_treatment"]
-    assert error["details"][0]["field"] == "na_reason"
-    bad_choice = member_client.post(f"/assessments/{aid}/d/policy", data=dimension_data(dims["policy"], "9"), headers=FETCH)
-    assert bad_choice.status_code == 422 and bad_choice.get_json()["error"]["status"] == 422
-    assert assessment_row(app, aid)["answers"] == {}
+    body = response.get_json()
+    assert (body["saved"], body["answered"], body["total"]) == (False, 2, 18)
+    assert body["message"] == tr("es", "Some answers need attention; the others were saved.")
+    assert {cid: state["error"] for cid, state in body["criteria"].items()} == {
+        "policy_target_population": None, "policy_resources_gender": None,
+        "policy_equal_treatment": tr("es", "A reason is required when a criterion is not applicable.")}
+    refused = body["criteria"]["policy_equal_treatment"]
+    assert refused["values"]["choice"] == "na" and str(refused["version"]) == "0"  # what was typed, on the base it started from
+    assert {cid: state["version"] for cid, state in body["criteria"].items() if cid != "policy_equal_treatment"} == {
+        "policy_target_population": 1, "policy_resources_gender": 1}
+    answers = assessment_row(app, aid)["answers"]
+    assert {cid: a["level"] for cid, a in answers.items()} == {"policy_target_population": 2, "policy_resources_gender": 2}
+    bad_choice = post_dimension(member_client, aid, "policy", dimension_data(dims["policy"], "9"), headers=FETCH)
+    assert bad_choice.status_code == 422
+    body = bad_choice.get_json()
+    assert body["saved"] is False and body["answered"] == 2
+    assert {state["error"] for state in body["criteria"].values()} == {tr("es", "Choose a level from 1 to 5, or not applicable.")}
+    assert assessment_row(app, aid)["answers"] == answers
 
 
 def test_unknown_dimension_or_assessment_is_not_found(app, member_client, member, factory):
@@ -331,7 +416,7 @@ def test_review_lists_missing_criteria_and_disables_submit(member_client, member
 def test_submit_with_missing_answers_goes_back_to_review(app, member_client, member, factory, rubric):
     aid = factory.assessment(member, levels={c.id: 3 for c in rubric.criteria[:16]})
     set_language(member_client, "en")
-    response = member_client.post(f"/assessments/{aid}/submit")
+    response = submit_page(member_client, aid)
     assert response.status_code == 302 and response.headers["Location"] == f"/assessments/{aid}/review"
     assert "2 criteria have no answer yet." in text(member_client.get(response.headers["Location"]))
     assert assessment_row(app, aid)["status"] == "draft"
@@ -339,15 +424,40 @@ def test_submit_with_missing_answers_goes_back_to_review(app, member_client, mem
 
 def test_submit_locks_the_answers(app, member_client, member, factory, dims):
     aid = factory.assessment(member, levels=3)
-    response = member_client.post(f"/assessments/{aid}/submit")
+    dimension_page = page_fields(member_client, f"/assessments/{aid}/d/policy")  # opened before submitting
+    review_page = page_fields(member_client, f"/assessments/{aid}/review")
+    response = member_client.post(f"/assessments/{aid}/submit", data=review_page)
     assert response.status_code == 302 and response.headers["Location"] == f"/assessments/{aid}/results"
     assert assessment_row(app, aid)["status"] == "submitted"
     before = assessment_row(app, aid)["answers"]
-    locked = member_client.post(f"/assessments/{aid}/d/policy", data=dimension_data(dims["policy"], "5"))
+    locked = member_client.post(f"/assessments/{aid}/d/policy", data={**dimension_page, **dimension_data(dims["policy"], "5")})
     assert locked.status_code == 409
-    assert member_client.post(f"/assessments/{aid}/d/policy", data=dimension_data(dims["policy"], "5"), headers=FETCH).status_code == 409
-    assert member_client.post(f"/assessments/{aid}/submit").status_code == 409
+    assert member_client.post(f"/assessments/{aid}/d/policy", data={**dimension_page, **dimension_data(dims["policy"], "5")},
+                              headers=FETCH).status_code == 409
+    assert member_client.post(f"/assessments/{aid}/submit", data=review_page).status_code == 409
     assert assessment_row(app, aid)["answers"] == before
+    assert assessment_row(app, aid)["status"] == "submitted"
+
+
+def test_submit_needs_the_version_the_review_page_showed(app, member_client, member, factory, dims):
+    aid = factory.assessment(member, levels=3)
+    set_language(member_client, "en")
+    review_page = page_fields(member_client, f"/assessments/{aid}/review")
+    # without the version the form is refused like a broken one
+    missing = member_client.post(f"/assessments/{aid}/submit", data={k: v for k, v in review_page.items() if k != "version"})
+    assert missing.status_code == 302 and missing.headers["Location"] == f"/assessments/{aid}/review"
+    assert "The form expired or was sent from elsewhere." in text(member_client.get(missing.headers["Location"]))
+    assert assessment_row(app, aid)["status"] == "draft"
+    # an answer changed after the review page was opened: the stale page cannot submit
+    assert post_dimension(member_client, aid, "policy", dimension_data(dims["policy"], "5")).status_code == 302
+    stale = member_client.post(f"/assessments/{aid}/submit", data=review_page)
+    assert stale.status_code == 302 and stale.headers["Location"] == f"/assessments/{aid}/review"
+    assert "Someone else changed the answers after you opened this page." in text(member_client.get(stale.headers["Location"]))
+    assert assessment_row(app, aid)["status"] == "draft"
+    # the review page opened again shows the new answers and submits them
+    assert submit_page(member_client, aid).headers["Location"] == f"/assessments/{aid}/results"
+    row = assessment_row(app, aid)
+    assert row["status"] == "submitted" and row["answers"]["policy_target_population"]["level"] == 5
 
 
 def test_dimension_page_of_a_submitted_assessment_redirects_to_results(member_client, member, factory):
@@ -430,8 +540,10 @@ def test_results_plan_is_ordered_by_priority(app, member_client, member, factory
 def test_plan_item_edit_is_saved_and_shown(app, member_client, member, factory):
     aid = factory.assessment(member, levels=3, submit=True)
     prefix = "plan_access_documents-"
+    fields = page_fields(member_client, f"/assessments/{aid}/results")
+    assert fields[prefix + "version"] == "0"  # nobody has edited the item yet
     response = member_client.post(f"/assessments/{aid}/plan/access_documents", data={
-        prefix + "responsible": "Coordinación académica", prefix + "due_date": "2026-03-31",
+        **fields, prefix + "responsible": "Coordinación académica", prefix + "due_date": "2026-03-31",
         prefix + "status": "in_progress", prefix + "note": "Revisar con Migraciones"})
     assert response.status_code == 302
     assert response.headers["Location"] == f"/assessments/{aid}/results#plan-access_documents"
@@ -442,6 +554,7 @@ def test_plan_item_edit_is_saved_and_shown(app, member_client, member, factory):
     page = text(member_client.get(f"/assessments/{aid}/results"))
     item = page[page.index('id="plan-access_documents"'):]
     item = item[:item.index("</article>")]
+    assert hidden_fields(item)[prefix + "version"] == "1"
     assert 'value="Coordinación académica"' in item and 'value="2026-03-31"' in item
     assert re.search(r'<option selected value="in_progress">|<option value="in_progress" selected', item)
     assert "Revisar con Migraciones" in item
@@ -459,8 +572,9 @@ def test_plan_item_with_bad_input_is_not_saved(app, member_client, member, facto
     aid = factory.assessment(member, levels=3, submit=True)
     prefix = "plan_access_documents-"
     set_language(member_client, "en")
+    fields = page_fields(member_client, f"/assessments/{aid}/results")  # with the item's version: only the bad value is wrong
     for field, value in (("due_date", "31/03/2026"), ("due_date", "2026-02-30"), ("status", "finished"), ("responsible", "x" * 201)):
-        data = {prefix + "responsible": "Ana", prefix + "due_date": "", prefix + "status": "todo", prefix + "note": ""}
+        data = {**fields, prefix + "responsible": "Ana", prefix + "due_date": "", prefix + "status": "todo", prefix + "note": ""}
         data[prefix + field] = value
         response = member_client.post(f"/assessments/{aid}/plan/access_documents", data=data, follow_redirects=True)
         assert "The plan item was not saved" in text(response), (field, value)
@@ -486,9 +600,11 @@ def test_reviewer_sees_submitted_results_but_not_drafts_and_cannot_edit_the_plan
     assert assessment_row(app, submitted)["plan"] == {}
     owner_client = app.test_client()
     login(owner_client, owner)
-    owner_client.post(f"/assessments/{submitted}/plan/access_documents", data={
+    saved = owner_client.post(f"/assessments/{submitted}/plan/access_documents", data={
+        **page_fields(owner_client, f"/assessments/{submitted}/results"),
         "plan_access_documents-responsible": "Unidad de Inclusión", "plan_access_documents-due_date": "2026-03-31",
         "plan_access_documents-status": "todo"})
+    assert saved.status_code == 302
     item = text(client.get(f"/assessments/{submitted}/results"))
     item = item[item.index('id="plan-access_documents"'):]
     item = item[:item.index("</article>")]
@@ -542,7 +658,8 @@ def test_user_text_is_escaped_in_pages(app, client, factory):
         assert "<script>alert" not in page, path
     assert "&lt;script&gt;alert" in client.get("/").get_data(as_text=True)
     assert "&lt;b&gt;&lt;script&gt;" in client.get(f"/assessments/{aid}/d/policy").get_data(as_text=True)
-    client.post(f"/assessments/{aid}/submit")
+    assert submit_page(client, aid).status_code == 302
+    assert assessment_row(app, aid)["status"] == "submitted"
     reviewer = app.test_client()
     login(reviewer, factory.user("reviewer"))
     listing = reviewer.get("/").get_data(as_text=True)

@@ -6,7 +6,7 @@ import pytest
 from rubric_app.models import ApiToken, Assessment, Institution, User
 from tests.conftest import PASSWORD, Factory
 
-from .helpers import assessment_row, bearer, count, csrf_token, dimension_data, user_row
+from .helpers import assessment_row, bearer, count, csrf_token, dimension_data, hidden_fields, page_fields, user_row
 
 API = "/api/v1"
 
@@ -76,22 +76,27 @@ def test_dimension_post_without_token_saves_nothing(csrf_app, browser, cmember, 
     aid = cfactory.assessment(cmember)
     sign_in(browser, cmember)
     dim = rubric.dimension("policy")
-    assert browser.post(f"/assessments/{aid}/d/policy", data=dimension_data(dim, "3")).status_code == 400
-    response = browser.post(f"/assessments/{aid}/d/policy", data=dimension_data(dim, "3"), headers={"X-Requested-With": "fetch"})
+    page = browser.get(f"/assessments/{aid}/d/policy").data
+    fields = {k: v for k, v in hidden_fields(page).items() if k != "csrf_token"}  # everything but the token
+    assert browser.post(f"/assessments/{aid}/d/policy", data={**fields, **dimension_data(dim, "3")}).status_code == 400
+    response = browser.post(f"/assessments/{aid}/d/policy", data={**fields, **dimension_data(dim, "3")},
+                            headers={"X-Requested-With": "fetch"})
     assert response.status_code == 400 and response.get_json()["error"]["status"] == 400
     assert assessment_row(csrf_app, aid)["answers"] == {}
-    token = csrf_token(browser.get(f"/assessments/{aid}/d/policy").data)
-    assert browser.post(f"/assessments/{aid}/d/policy", data=dimension_data(dim, "3", csrf_token=token)).status_code == 302
+    token = csrf_token(page)
+    assert browser.post(f"/assessments/{aid}/d/policy", data={**fields, **dimension_data(dim, "3", csrf_token=token)}).status_code == 302
     assert len(assessment_row(csrf_app, aid)["answers"]) == 3
 
 
 def test_submit_without_token_keeps_the_draft(csrf_app, browser, cmember, cfactory):
     aid = cfactory.assessment(cmember, levels=3)
     sign_in(browser, cmember)
+    fields = page_fields(browser, f"/assessments/{aid}/review")
+    assert fields["csrf_token"] and fields["version"]
     assert browser.post(f"/assessments/{aid}/submit").status_code == 400
+    assert browser.post(f"/assessments/{aid}/submit", data={"version": fields["version"]}).status_code == 400  # the version is no token
     assert assessment_row(csrf_app, aid)["status"] == "draft"
-    token = csrf_token(browser.get(f"/assessments/{aid}/review").data)
-    assert browser.post(f"/assessments/{aid}/submit", data={"csrf_token": token}).status_code == 302
+    assert browser.post(f"/assessments/{aid}/submit", data=fields).status_code == 302
     assert assessment_row(csrf_app, aid)["status"] == "submitted"
 
 

@@ -12,7 +12,7 @@ from rubric_app.extensions import db
 from rubric_app.models import AuditEntry, Provider, SelectionOverride, SelectionRound
 from tests.conftest import login, make_app
 
-from .helpers import bearer, count, set_language, text
+from .helpers import bearer, count, hidden_fields, page_fields, set_language, text
 
 API = "/api/v1"
 PROVIDER_INSTRUMENT = "sde-provider-assessment"
@@ -121,6 +121,15 @@ def download(client, url, **kw):
     """(status, mimetype, body) of a GET, the response closed (file downloads hold an open file)."""
     with client.get(url, **kw) as response:
         return response.status_code, response.mimetype, response.get_data()
+
+
+def edit_provider(client, provider_id, data, fields=None):
+    """Save the provider's edit form as a browser does: the page's hidden fields (its version) with ``data``.
+    ``fields`` are the hidden fields of a page opened earlier; by default the page is opened now."""
+    if fields is None:
+        fields = page_fields(client, f"/providers/{provider_id}/edit")
+    assert fields["version"].isdigit()
+    return client.post(f"/providers/{provider_id}/edit", data={**fields, **data})
 
 
 def upload(client, data: bytes, filename="providers.csv", dry_run="1"):
@@ -296,14 +305,15 @@ def test_invalid_provider_form_writes_nothing(app, staff_client, inst, field, va
 def test_duplicate_code_is_refused(app, staff, staff_client, inst):
     add_provider(app, staff, "PE-014", name="Original")
     response = staff_client.post("/providers/new", data=form_data(inst, code="PE-014", name="Copia"))
-    assert response.status_code == 422
+    assert response.status_code == 409  # a clash with a stored record is a conflict
     assert "Another provider already has this code." in text(response)
+    assert 'value="Copia"' in response.get_data(as_text=True)  # the typed values are kept
     assert count(app, Provider) == 1 and providers(app)["PE-014"]["name"] == "Original"
     # the same through editing another provider
     other = add_provider(app, staff, "PE-015", name="Otro")
-    response = staff_client.post(f"/providers/{other}/edit", data=form_data(inst, code="PE-014", name="Otro"))
-    assert response.status_code == 422 and "Another provider already has this code." in text(response)
-    assert set(providers(app)) == {"PE-014", "PE-015"}
+    response = edit_provider(staff_client, other, form_data(inst, code="PE-014", name="Otro cambiado"))
+    assert response.status_code == 409 and "Another provider already has this code." in text(response)
+    assert set(providers(app)) == {"PE-014", "PE-015"} and providers(app)["PE-015"]["name"] == "Otro"
 
 
 def test_edit_provider(app, staff, staff_client, inst):
@@ -312,15 +322,24 @@ def test_edit_provider(app, staff, staff_client, inst):
     assert 'value="AR-003"' in page and 'value="Asesores Progreso"' in page
     assert re.search(r'<option value="AR"\s+selected>', page)
     assert re.search(rf'name="item_{inst.items[0].id}">.*?<option value="1"\s+selected>', page, re.S)
-    response = staff_client.post(f"/providers/{pid}/edit",
-                                 data=form_data(inst, code="AR-003", name="Asesores Progreso SRL", country="AR", ptype="private_firm",
-                                                score="3", fact_commitment_letter=""))
+    opened = hidden_fields(page)
+    response = edit_provider(staff_client, pid, form_data(inst, code="AR-003", name="Asesores Progreso SRL", country="AR",
+                                                          ptype="private_firm", score="3", fact_commitment_letter=""), opened)
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/providers/{pid}")
     saved = providers(app)["AR-003"]
     assert saved["name"] == "Asesores Progreso SRL" and saved["type"] == "private_firm"
     assert set(saved["item_scores"].values()) == {3} and saved["facts"]["commitment_letter"] is False
-    bad = staff_client.post(f"/providers/{pid}/edit", data=form_data(inst, code="AR-003", country="ZZ", name="Cambio"))
+    bad = edit_provider(staff_client, pid, form_data(inst, code="AR-003", country="ZZ", name="Cambio"))
     assert bad.status_code == 422 and providers(app)["AR-003"]["name"] == "Asesores Progreso SRL"
+    # the page opened before the save is stale: nothing is overwritten, and both values are shown
+    stale = edit_provider(staff_client, pid, form_data(inst, code="AR-003", country="AR", name="Asesores Viejos"), opened)
+    assert stale.status_code == 409
+    assert "Asesores Viejos" in text(stale) and "Asesores Progreso SRL" in text(stale)
+    assert hidden_fields(stale.get_data(as_text=True))["version"] != opened["version"]  # saving again is based on theirs
+    # a post without any version is refused the same way
+    bare = staff_client.post(f"/providers/{pid}/edit", data=form_data(inst, code="AR-003", country="AR", name="Sin versión"))
+    assert bare.status_code == 409
+    assert providers(app)["AR-003"]["name"] == "Asesores Progreso SRL"
     assert download(staff_client, "/providers/999/edit")[0] == 404
 
 
@@ -503,9 +522,13 @@ def test_export_reimports_with_no_changes(app, staff, staff_client, api_client, 
     assert rows[2][1] == "'=HYPERLINK(\"http://x\")"  # spreadsheets must not run it
 
     client, headers = api_client
+    checked = client.post(f"{API}/providers/import?dry_run=1", data=data, headers=headers, content_type="text/csv")
+    assert checked.status_code == 200 and re.fullmatch(r"[0-9a-f]{20}", checked.get_json()["stamp"])
+    # a file that changes nothing needs no If-Match
     response = client.post(f"{API}/providers/import?dry_run=0", data=data, headers=headers, content_type="text/csv")
     assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.get_json() == {"dry_run": False, "created": [], "updated": [], "unchanged": ["AR-001", "PE-001"]}
+    assert response.get_json() == {"dry_run": False, "created": [], "updated": [], "unchanged": ["AR-001", "PE-001"],
+                                   "stamp": checked.get_json()["stamp"]}
 
     status, _mime, xlsx = download(staff_client, "/providers/export.xlsx")
     response = client.post(f"{API}/providers/import?dry_run=0", headers=headers, content_type="multipart/form-data",
@@ -524,21 +547,38 @@ def test_api_import_dry_run_then_apply(app, api_client, inst):
     response = client.post(f"{API}/providers/import?dry_run=1", headers=headers, content_type="multipart/form-data",
                            data={"file": (io.BytesIO(data), "lote.csv")})
     assert response.status_code == 200
-    assert response.get_json() == {"dry_run": True, "created": ["CO-010", "DO-020"], "updated": [], "unchanged": []}
+    stamp = response.get_json().pop("stamp")
+    assert re.fullmatch(r"[0-9a-f]{20}", stamp)
+    assert response.get_json() == {"dry_run": True, "created": ["CO-010", "DO-020"], "updated": [], "unchanged": [], "stamp": stamp}
     assert count(app, Provider) == 0
     response = client.post(f"{API}/providers/import", headers=headers, data=data, content_type="text/csv")  # dry run by default
     assert response.get_json()["dry_run"] is True and count(app, Provider) == 0
 
+    # a file that only creates providers needs no If-Match
     response = client.post(f"{API}/providers/import?dry_run=0", headers=headers, data=data, content_type="text/csv; charset=utf-8")
     assert response.status_code == 200
-    assert response.get_json() == {"dry_run": False, "created": ["CO-010", "DO-020"], "updated": [], "unchanged": []}
+    assert response.get_json() == {"dry_run": False, "created": ["CO-010", "DO-020"], "updated": [], "unchanged": [], "stamp": stamp}
     assert set(providers(app)) == {"CO-010", "DO-020"}
 
+    # a file that updates existing providers is applied with the stamp of its dry run
     changed = data.replace(b"Santo Domingo", b"La Romana")
-    response = client.post(f"{API}/providers/import?dry_run=0", headers=headers, content_type="multipart/form-data",
-                           data={"file": (io.BytesIO(changed), "lote.csv")})
-    assert response.get_json() == {"dry_run": False, "created": [], "unchanged": ["CO-010"],
+    unguarded = client.post(f"{API}/providers/import?dry_run=0", headers=headers, data=changed, content_type="text/csv")
+    assert unguarded.status_code == 428 and unguarded.get_json()["error"]["status"] == 428
+    assert providers(app)["DO-020"]["city"] == "Santo Domingo"
+    checked = client.post(f"{API}/providers/import?dry_run=1", headers=headers, data=changed, content_type="text/csv")
+    assert checked.get_json()["updated"] == [{"code": "DO-020", "changes": {"city": {"old": "Santo Domingo", "new": "La Romana"}}}]
+    plan_stamp = checked.get_json()["stamp"]
+    response = client.post(f"{API}/providers/import?dry_run=0", headers={**headers, "If-Match": f'"{plan_stamp}"'},
+                           content_type="multipart/form-data", data={"file": (io.BytesIO(changed), "lote.csv")})
+    assert response.status_code == 200
+    assert response.get_json() == {"dry_run": False, "created": [], "unchanged": ["CO-010"], "stamp": plan_stamp,
                                    "updated": [{"code": "DO-020", "changes": {"city": {"old": "Santo Domingo", "new": "La Romana"}}}]}
+    assert providers(app)["DO-020"]["city"] == "La Romana"
+    # the same stamp is stale now that DO-020 changed: nothing is written
+    again = data.replace(b"Santo Domingo", b"Santiago")
+    stale = client.post(f"{API}/providers/import?dry_run=0", headers={**headers, "If-Match": f'"{plan_stamp}"'}, data=again,
+                        content_type="text/csv")
+    assert stale.status_code == 412 and stale.get_json()["error"]["status"] == 412
     assert providers(app)["DO-020"]["city"] == "La Romana"
 
 

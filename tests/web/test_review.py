@@ -15,7 +15,7 @@ from rubric_app.extensions import db
 from rubric_app.models import Answer, Assessment, AuditEntry, ReviewEvent
 from tests.conftest import login
 
-from .helpers import assessment_row, count, dimension_data, text, tr
+from .helpers import assessment_row, count, dimension_data, hidden_fields, page_fields, text, tr
 
 SELECT_RE = re.compile(r'<select id="level_([\w-]+)" name="level_\1"[^>]*>(.*?)</select>', re.DOTALL)
 OPTION_RE = re.compile(r'<option value="([^"]*)"\s*(selected)?')
@@ -45,9 +45,24 @@ def prefilled(page: str) -> dict:
 
 
 def review_form(c, assessment_id: int) -> dict:
+    """The review form as the page shows it: its hidden fields (CSRF token, the assessment's version) and prefilled values."""
     response = c.get(f"/review/{assessment_id}")
     assert response.status_code == 200
-    return prefilled(response.get_data(as_text=True))
+    page = response.get_data(as_text=True)
+    return {**hidden_fields(page), **prefilled(page)}
+
+
+def return_form(c, assessment_id: int, comment: str) -> dict:
+    """The review page posted with "return as a draft"."""
+    return {**review_form(c, assessment_id), "action": "return", "return_comment": comment}
+
+
+def member_edits_and_resubmits(c, assessment_id: int, dimension_id: str, data: dict) -> None:
+    """The member saves one dimension page and submits again, each from the page a browser has open."""
+    url = f"/assessments/{assessment_id}/d/{dimension_id}"
+    assert c.post(url, data={**page_fields(c, url), **data}).status_code == 302
+    submitted = c.post(f"/assessments/{assessment_id}/submit", data=page_fields(c, f"/assessments/{assessment_id}/review"))
+    assert submitted.status_code == 302 and submitted.headers["Location"] == f"/assessments/{assessment_id}/results"
 
 
 def review_rows(app, assessment_id: int) -> dict:
@@ -328,10 +343,15 @@ def test_validation_stores_hand_computed_validated_scores(app, rc, reviewer, cas
     assert sorted(map(tuple, row["level_pairs"]["access"])) == [(3, 1), (3, 3), (3, 4)]
     assert [(a, c) for a, c, _u in row["events"]] == [("submitted", ""), ("validated", "Checked against the documents")]
     assert audit_rows(app, aid, "status")[-1][1:3] == ("submitted", "validated")
-    # once validated the review is closed
+    # once validated the review is closed: a post is sent back to the page with the reason, and changes nothing
     form = review_form(rc, aid)
     assert 'name="action" value="validate"' not in rc.get(f"/review/{aid}").get_data(as_text=True)
-    assert rc.post(f"/review/{aid}", data={**form, "action": "save"}).status_code == 409
+    before = review_rows(app, aid)
+    closed = rc.post(f"/review/{aid}", data={**form, "action": "save", "level_policy_equal_treatment": "5",
+                                             "comment_policy_equal_treatment": "Too late"})
+    assert closed.status_code == 302 and closed.headers["Location"].endswith(f"/review/{aid}")
+    assert tr("es", "This assessment has been validated; it can no longer change.") in text(rc.get(closed.headers["Location"]))
+    assert review_rows(app, aid) == before and stored(app, aid)["status"] == "validated"
 
 
 # ----------------------------------------------------------------------------- return to the institution
@@ -340,8 +360,9 @@ def test_validation_stores_hand_computed_validated_scores(app, rc, reviewer, cas
 def test_return_requires_a_comment(app, rc, case):
     aid = case["id"]
     for comment in ("", "   "):
-        response = rc.post(f"/review/{aid}", data={"action": "return", "return_comment": comment})
+        response = rc.post(f"/review/{aid}", data=return_form(rc, aid, comment))
         assert response.status_code == 422
+        assert tr("es", "Say what the institution should revise: a comment is required.") in text(response)
     assert stored(app, aid)["status"] == "submitted"
     assert [e[0] for e in stored(app, aid)["events"]] == ["submitted"]
 
@@ -352,7 +373,7 @@ def test_returned_draft_is_editable_shows_comments_keeps_history_and_can_be_vali
     form = review_form(rc, aid)
     form.update({"action": "save", "level_access_documents": "2", "comment_access_documents": "Ask for the admission rules on CPP"})
     assert rc.post(f"/review/{aid}", data=form).status_code == 302
-    response = rc.post(f"/review/{aid}", data={"action": "return", "return_comment": "Please attach evidence for access"})
+    response = rc.post(f"/review/{aid}", data=return_form(rc, aid, "Please attach evidence for access"))
     assert response.status_code == 302
     row = stored(app, aid)
     assert row["status"] == "draft" and row["validated_scores"] is None
@@ -370,11 +391,9 @@ def test_returned_draft_is_editable_shows_comments_keeps_history_and_can_be_vali
 
     # the member edits the criterion the reviewer questioned and re-submits
     data = dimension_data(dims["access"], level="3", crit_access_documents="4", evidence_access_documents="Admission rules 2025, art. 4")
-    response = mc.post(f"/assessments/{aid}/d/access", data=data)
-    assert response.status_code == 302
+    member_edits_and_resubmits(mc, aid, "access", data)
     answers = assessment_row(app, aid)["answers"]
     assert (answers["access_documents"]["level"], answers["access_documents"]["evidence"]) == (4, "Admission rules 2025, art. 4")
-    assert mc.post(f"/assessments/{aid}/submit").status_code == 302
     assert stored(app, aid)["status"] == "submitted"
     assert aid in queue_ids(rc.get("/review?status=submitted"))
 
@@ -398,10 +417,11 @@ def test_revalidating_after_the_institution_changed_levels_works_from_the_prefil
     form = review_form(rc, aid)
     form["action"] = "save"
     assert rc.post(f"/review/{aid}", data=form).status_code == 302  # reviewer saves without changing anything
-    assert rc.post(f"/review/{aid}", data={"action": "return", "return_comment": "Raise access if you can prove it"}).status_code == 302
+    assert rc.post(f"/review/{aid}", data=return_form(rc, aid, "Raise access if you can prove it")).status_code == 302
     mc = client_for(app, member)
-    assert mc.post(f"/assessments/{aid}/d/access", data=dimension_data(dims["access"], level="4")).status_code == 302
-    assert mc.post(f"/assessments/{aid}/submit").status_code == 302
+    member_edits_and_resubmits(mc, aid, "access", dimension_data(dims["access"], level="4"))
+    assert {cid: a["level"] for cid, a in assessment_row(app, aid)["answers"].items() if cid.startswith("access_")} == {
+        "access_documents": 4, "access_admission_protocol": 4, "access_retention": 4}
     form = review_form(rc, aid)
     form["action"] = "validate"
     response = rc.post(f"/review/{aid}", data=form)

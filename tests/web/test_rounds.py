@@ -11,7 +11,7 @@ from rubric_app.extensions import db
 from rubric_app.models import AuditEntry, SelectionOverride, SelectionRound
 from tests.conftest import login
 
-from .helpers import bearer, count, set_language, text
+from .helpers import bearer, count, hidden_fields, page_fields, set_language, text
 
 API = "/api/v1"
 PROVIDER_INSTRUMENT = "sde-provider-assessment"
@@ -261,6 +261,25 @@ def test_round_needs_a_name_and_a_json_body(app, api, pool):
 # ----------------------------------------------------------------------------- pages: overrides
 
 
+def round_form(client, round_id) -> dict:
+    """The hidden fields of the round's page (CSRF token, the round's version), as its buttons post them."""
+    fields = page_fields(client, f"/rounds/{round_id}")
+    assert fields["version"].isdigit()
+    return fields
+
+
+def round_post(client, round_id, action, **data):
+    """Press a button of the round's page (``rerun``, ``freeze`` or ``override/<code>``) from the page as it is now."""
+    return client.post(f"/rounds/{round_id}/{action}", data={**round_form(client, round_id), **data})
+
+
+def edit_provider(client, provider_id, data):
+    """Save the provider's edit form as a browser does: open it, then post with its version."""
+    fields = page_fields(client, f"/providers/{provider_id}/edit")
+    assert fields["version"].isdigit()
+    return client.post(f"/providers/{provider_id}/edit", data={**fields, **data})
+
+
 @pytest.fixture
 def staff_client(client, staff):
     login(client, staff)
@@ -270,7 +289,7 @@ def staff_client(client, staff):
 
 def test_override_needs_a_rationale(app, api, pool, staff_client):
     rid = create_round(api)["id"]
-    response = staff_client.post(f"/rounds/{rid}/override/PE-4", data={"selected": "1", "rationale": "   "})
+    response = round_post(staff_client, rid, "override/PE-4", selected="1", rationale="   ")
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/rounds/{rid}#p-PE-4")
     page = text(staff_client.get(f"/rounds/{rid}"))
     assert "A rationale is required for an override." in page
@@ -282,7 +301,7 @@ def test_override_needs_a_rationale(app, api, pool, staff_client):
 def test_override_is_recorded_shown_audited_and_gets_a_letter(app, api, pool, staff, staff_client):
     rid = create_round(api)["id"]
     rationale = "Única oferta en Tumbes; visita de campo confirmó capacidad."
-    response = staff_client.post(f"/rounds/{rid}/override/PE-4", data={"selected": "1", "rationale": rationale})
+    response = round_post(staff_client, rid, "override/PE-4", selected="1", rationale=rationale)
     assert response.status_code == 302
     page = text(staff_client.get(f"/rounds/{rid}"))
     assert "The override was recorded." in page
@@ -311,9 +330,9 @@ def test_override_is_recorded_shown_audited_and_gets_a_letter(app, api, pool, st
         assert download(staff_client, f"/rounds/{rid}/letters/{code}.pdf")[0] == 404, code
 
     # deselecting a rule-selected provider, then following the rule again: each change audited
-    staff_client.post(f"/rounds/{rid}/override/AR-C", data={"selected": "0", "rationale": "Renunció por escrito."})
+    assert round_post(staff_client, rid, "override/AR-C", selected="0", rationale="Renunció por escrito.").status_code == 302
     assert download(staff_client, f"/rounds/{rid}/letters/AR-C.pdf")[0] == 404
-    staff_client.post(f"/rounds/{rid}/override/AR-C", data={"selected": "", "rationale": "La renuncia fue retirada."})
+    assert round_post(staff_client, rid, "override/AR-C", selected="", rationale="La renuncia fue retirada.").status_code == 302
     assert download(staff_client, f"/rounds/{rid}/letters/AR-C.pdf")[0] == 200
     with app.app_context():
         s = db.new_session()
@@ -326,7 +345,7 @@ def test_override_is_recorded_shown_audited_and_gets_a_letter(app, api, pool, st
 
 def test_override_of_an_unknown_provider_is_404(app, api, pool, staff_client):
     rid = create_round(api)["id"]
-    assert staff_client.post(f"/rounds/{rid}/override/XX-9", data={"selected": "1", "rationale": "x"}).status_code == 404
+    assert round_post(staff_client, rid, "override/XX-9", selected="1", rationale="x").status_code == 404
     assert count(app, SelectionOverride) == 0
 
 
@@ -363,7 +382,7 @@ def test_new_round_form_runs_a_round_and_refuses_bad_settings(app, pool, staff_c
 def test_frozen_round_keeps_its_inputs_and_results(app, api, pool, staff_client):
     rid = create_round(api)["id"]
     before = round_row(app, rid)
-    response = staff_client.post(f"/rounds/{rid}/freeze")
+    response = round_post(staff_client, rid, "freeze")
     assert response.status_code == 302
     frozen = round_row(app, rid)
     assert frozen["status"] == "frozen"
@@ -377,13 +396,13 @@ def test_frozen_round_keeps_its_inputs_and_results(app, api, pool, staff_client)
     edit = {"code": "PE-4", "name": "Proveedor PE-4", "country": "PE", "city": "Ciudad", "type": "ngo",
             **{f"fact_{f}": "yes" for f in FACTS},
             **{f"item_{item.id}": "4" for item in provider_instrument(app).items}}
-    assert staff_client.post(f"/providers/{pool['PE-4']}/edit", data=edit).status_code == 302
+    assert edit_provider(staff_client, pool['PE-4'], edit).status_code == 302
     edit_b = {"code": "AR-B", "name": "Proveedor AR-B", "country": "AR", "city": "Ciudad", "type": "ngo",
               "fact_entrepreneurship_training": "yes", "fact_commitment_letter": "yes",
               **{f"item_{item.id}": "2" for item in provider_instrument(app).items}}
-    assert staff_client.post(f"/providers/{pool['AR-B']}/edit", data=edit_b).status_code == 302
+    assert edit_provider(staff_client, pool['AR-B'], edit_b).status_code == 302
 
-    response = staff_client.post(f"/rounds/{rid}/rerun")
+    response = round_post(staff_client, rid, "rerun")
     assert response.status_code == 302
     assert "Re-running the frozen round gave the same results." in text(staff_client.get(response.headers["Location"]))
     after = round_row(app, rid)
@@ -402,20 +421,43 @@ def test_open_round_rerun_uses_the_current_registry(app, api, pool, staff_client
     rid = create_round(api)["id"]
     edit = {"code": "PE-4", "name": "Proveedor PE-4", "country": "PE", "city": "Ciudad", "type": "ngo",
             **{f"fact_{f}": "yes" for f in FACTS}, **{f"item_{item.id}": "4" for item in provider_instrument(app).items}}
-    assert staff_client.post(f"/providers/{pool['PE-4']}/edit", data=edit).status_code == 302
-    assert staff_client.post(f"/rounds/{rid}/rerun").status_code == 302
+    assert edit_provider(staff_client, pool['PE-4'], edit).status_code == 302
+    assert round_post(staff_client, rid, "rerun").status_code == 302
     r = {row["code"]: row for row in round_row(app, rid)["results"]}
     assert r["PE-4"]["total"] == "100.00" and r["PE-4"]["rank"] == 1 and r["PE-4"]["selected_by_rule"]
     assert not r["PE-3"]["selected_by_rule"]
 
 
-def test_freezing_twice_is_a_conflict(app, api, pool, staff_client):
+def test_freezing_twice_is_refused(app, api, pool, staff_client):
     rid = create_round(api)["id"]
-    assert staff_client.post(f"/rounds/{rid}/freeze").status_code == 302
-    again = staff_client.post(f"/rounds/{rid}/freeze")
-    assert again.status_code == 409
-    assert "already frozen" in text(again)
+    opened = round_form(staff_client, rid)  # a second tab, opened before the round was frozen
+    assert round_post(staff_client, rid, "freeze").status_code == 302
+    # from the page as it is now: the round is already frozen
+    again = round_post(staff_client, rid, "freeze")
+    assert again.status_code == 302 and again.headers["Location"].endswith(f"/rounds/{rid}")
+    assert "This round is already frozen." in text(staff_client.get(again.headers["Location"]))
+    # from the page opened before: it is told the round changed meanwhile
+    stale = staff_client.post(f"/rounds/{rid}/freeze", data=opened)
+    assert stale.status_code == 302
+    assert "Someone else changed this round after you opened the page." in text(staff_client.get(stale.headers["Location"]))
     assert count(app, AuditEntry, subject=f"round:{rid}") == 1
+    assert round_row(app, rid)["status"] == "frozen"
+
+
+def test_round_buttons_need_the_version_of_the_page(app, api, pool, staff_client):
+    rid = create_round(api)["id"]
+    opened = round_form(staff_client, rid)
+    # without a version the button is refused like an expired form
+    bare = staff_client.post(f"/rounds/{rid}/override/PE-4", data={"selected": "1", "rationale": "Sin versión."})
+    assert bare.status_code == 302
+    assert "The form expired or was sent from elsewhere." in text(staff_client.get(bare.headers["Location"]))
+    assert count(app, SelectionOverride) == 0
+    # an override recorded from another tab moves the version on: the older page cannot override over it
+    assert round_post(staff_client, rid, "override/PE-4", selected="1", rationale="Cobertura en Tumbes.").status_code == 302
+    stale = staff_client.post(f"/rounds/{rid}/override/PE-4", data={**opened, "selected": "0", "rationale": "Otra decisión."})
+    assert stale.status_code == 302
+    assert "Someone else changed this round after you opened the page." in text(staff_client.get(stale.headers["Location"]))
+    assert round_row(app, rid)["overrides"] == [("PE-4", True, "Cobertura en Tumbes.")]
 
 
 # ----------------------------------------------------------------------------- CSRF (as in production)
@@ -440,14 +482,17 @@ def test_round_forms_need_the_csrf_token(csrf_app):
         rid = sel.create_round(s, csrf_app.extensions["instruments"], s.merge(staff), "CSRF", {"default_quota": 1, "draws": 0}).id
         s.close()
 
-    assert browser.post(f"/rounds/{rid}/override/AR-C", data={"selected": "1", "rationale": "sin token"}).status_code == 400
-    assert browser.post(f"/rounds/{rid}/freeze").status_code == 400
+    fields = {k: v for k, v in hidden_fields(browser.get(f"/rounds/{rid}").data.decode()).items() if k != "csrf_token"}
+    assert fields["version"].isdigit()  # everything the page holds but the token
+    assert browser.post(f"/rounds/{rid}/override/AR-C", data={**fields, "selected": "1", "rationale": "sin token"}).status_code == 400
+    assert browser.post(f"/rounds/{rid}/freeze", data=fields).status_code == 400
     assert browser.post("/api/v1/selection-rounds", json={**QUOTA_ROUND}).status_code == 400  # session auth, no header
     assert round_row(csrf_app, rid)["overrides"] == [] and round_row(csrf_app, rid)["status"] == "open"
     assert count(csrf_app, SelectionRound) == 1
 
     page_token = csrf_token(browser.get(f"/rounds/{rid}").data)
-    response = browser.post(f"/rounds/{rid}/override/AR-C", data={"selected": "1", "rationale": "con token", "csrf_token": page_token})
+    response = browser.post(f"/rounds/{rid}/override/AR-C",
+                            data={**fields, "selected": "1", "rationale": "con token", "csrf_token": page_token})
     assert response.status_code == 302 and round_row(csrf_app, rid)["overrides"] == [("AR-C", True, "con token")]
     response = browser.post("/api/v1/selection-rounds", json={**QUOTA_ROUND}, headers={"X-CSRFToken": page_token})
     assert response.status_code == 201
@@ -476,7 +521,7 @@ def test_min_score_reason_shows_a_value_below_the_minimum(app, api, staff, staff
 
 def test_rounds_list_counts_the_final_selection(api, pool, staff_client):
     rid = create_round(api)["id"]  # 3 selected by the rule
-    staff_client.post(f"/rounds/{rid}/override/PE-4", data={"selected": "1", "rationale": "Cobertura en Tumbes."})
+    assert round_post(staff_client, rid, "override/PE-4", selected="1", rationale="Cobertura en Tumbes.").status_code == 302
     page = text(staff_client.get("/rounds"))
     row = re.search(rf'<tr><td>{rid}</td>.*?</tr>', page, re.S).group(0)
     cells = re.findall(r"<td>(.*?)</td>", row, re.S)

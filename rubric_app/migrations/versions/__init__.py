@@ -1,0 +1,1 @@
+"""One revision per schema change, named for what it does."""
