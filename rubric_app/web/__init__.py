@@ -91,6 +91,10 @@ def register_blueprints(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(exc):
+        try:  # a failed flush leaves the session unusable; the error page must not fail in turn
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the page is shown whatever the session's state
+            pass
         return _error(500, None)
 
     @app.context_processor

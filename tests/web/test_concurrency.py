@@ -8,7 +8,7 @@ import pytest
 from rubric_app.models import Answer, Assessment, PlanEdit, Provider, SelectionOverride
 
 from ..conftest import login
-from .helpers import assessment_row, bearer, count, parse_form, text
+from .helpers import assessment_row, bearer, count, parse_form, text, tr
 
 URL = "/api/v1/assessments"
 
@@ -424,3 +424,25 @@ def test_a_unique_key_race_is_a_409_not_a_500(app, factory):
         assert s2.query(Assessment).count() == 1  # the session is usable again after the rollback
         s1.close()
         s2.close()
+
+
+def test_an_unexpected_database_error_still_gets_its_error_page(app, factory):
+    """A failed flush leaves the request's session needing a rollback; the 500 page must not fail in turn."""
+    from rubric_app.extensions import db
+
+    member = factory.user()
+    aid = factory.assessment(member, levels=3)
+
+    def broken():
+        for _ in range(2):
+            db.session.add(PlanEdit(assessment_id=aid, criterion_id="policy_target_population"))
+        db.session.flush()  # IntegrityError: the unique key (assessment, criterion)
+
+    app.add_url_rule("/test-broken", view_func=broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    client = app.test_client()
+    login(client, member)
+    response = client.get("/test-broken")
+    assert response.status_code == 500
+    assert tr("es", "Something went wrong") in text(response)  # the app's own page, in the interface language
+    assert client.get("/").status_code == 200
