@@ -23,7 +23,7 @@ from rubric_app.extensions import db
 from rubric_app.models import Assessment, Base, Institution, PlanEdit
 from tests.conftest import ON_POSTGRES, PG_URL, drop_everything
 
-INITIAL, HEAD = "0001_initial_schema", "0002_record_versions"
+INITIAL, RECORD_VERSIONS, HEAD = "0001_initial_schema", "0002_record_versions", "0003_accounts_and_sessions"
 VERSIONED = ("assessments", "answers", "plan_items", "providers", "selection_rounds")
 UPGRADE_HINT = ("run 'flask --app rubric_app db upgrade' (back up first: 'flask --app rubric_app db backup FILE').")
 
@@ -179,8 +179,10 @@ def test_upgrade_from_0001_keeps_every_row(engine, db_url, tmp_path):
     assert {a["id"]: a["target"] for a in after["answers"]} == {1: None, 2: None, 3: 5, 4: 4, 5: None, 6: 3}
     for name, rows in before.items():
         for old, new in zip(rows, after[name], strict=True):
-            if name in VERSIONED:
+            if name in VERSIONED or name in ("users", "institutions"):
                 assert new.pop("version") == 1, (name, new)
+            if name == "users":  # 0003: sessions start at generation 0, no password change recorded yet
+                assert (new.pop("session_generation"), new.pop("password_changed_at")) == (0, None)
             if name == "answers" and old["id"] in DEFAULT_TARGET_ANSWERS:
                 old = old | {"target": None}
             assert new == old, name
@@ -256,7 +258,7 @@ def test_create_app_refuses_a_database_at_0001(engine, db_url, tmp_path):
     with pytest.raises(RuntimeError) as info:
         create_app(app_config(db_url, tmp_path))
     assert str(info.value) == expected and "\n" not in str(info.value)
-    with pytest.raises(RuntimeError, match="needs 0002_record_versions"):  # the test flag only creates empty databases
+    with pytest.raises(RuntimeError, match=f"needs {HEAD}"):  # the test flag only creates empty databases
         create_app(app_config(db_url, tmp_path, DATABASE_AUTO_CREATE=True))
 
 
@@ -326,7 +328,7 @@ def test_db_commands_on_a_stale_database(engine, db_url, tmp_path):
     runner = app.test_cli_runner()
     try:
         current = runner.invoke(db_cli, ["current"])
-        assert current.exit_code == 0 and f"Revision: {INITIAL}\n" in current.output and "needs 0002_record_versions" in current.output
+        assert current.exit_code == 0 and f"Revision: {INITIAL}\n" in current.output and f"needs {HEAD}" in current.output
         upgraded = runner.invoke(db_cli, ["upgrade"])
         assert upgraded.exit_code == 0, upgraded.output
         assert f"from {INITIAL} to {HEAD} (head)" in upgraded.output
@@ -462,6 +464,6 @@ def test_postgresql_backup_and_restore_round_trip(app, tmp_path):
 def test_migrations_ship_with_the_package():
     setup = (PROJECT_ROOT / "setup.cfg").read_text()
     assert "migrations/versions/*.py" in setup and "alembic>=" in setup
-    assert schema.known_revisions() == [INITIAL, HEAD] and schema.head_revision() == HEAD
+    assert schema.known_revisions() == [INITIAL, RECORD_VERSIONS, HEAD] and schema.head_revision() == HEAD
     assert (schema.MIGRATIONS / "env.py").exists()
     assert not (PROJECT_ROOT / "alembic.ini").exists()
