@@ -19,10 +19,12 @@ def _normalise_db_url(url: str) -> str:
 
 
 def ensure_instance_config(instance_path: str) -> Path:
-    """Write instance/config.py with a random SECRET_KEY the first time the app starts."""
+    """Write instance/config.py (mode 0600) with a random SECRET_KEY the first time the app starts;
+    the instance folder is kept at mode 0700."""
     path = Path(instance_path) / "config.py"
+    Path(instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(instance_path, 0o700)  # it holds the secret key, the SQLite database and kept uploads
     if not path.exists():
-        Path(instance_path).mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write("# Written on first start. Keep it secret; it signs sessions and CSRF tokens.\n")
@@ -47,6 +49,12 @@ def create_app(test_config: dict | None = None, *, check_schema: bool = True) ->
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=False,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        PREFERRED_URL_SCHEME="http",
+        PROXY_FIX_HOPS=0,
+        HSTS_SECONDS=0,
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,
     )
@@ -55,8 +63,10 @@ def create_app(test_config: dict | None = None, *, check_schema: bool = True) ->
         app.config.from_pyfile("config.py")
         if os.environ.get("DATABASE_URL"):
             app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+        _deployment_settings_from_environment(app)
     else:
         app.config.from_mapping(test_config)
+    _check_deployment_settings(app)
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError("SECRET_KEY is not set; refusing to start without a secret.")
     app.config["DATABASE_URL"] = _normalise_db_url(app.config["DATABASE_URL"])
@@ -77,14 +87,49 @@ def create_app(test_config: dict | None = None, *, check_schema: bool = True) ->
     csrf.init_app(app)
     login_manager.init_app(app)
 
-    from .web import register_blueprints
+    from .web import hardening, register_blueprints
 
+    hardening.init_app(app)  # first: the bounded ``int`` URL converter must exist before the routes
     register_blueprints(app)
 
     from .cli import register_commands
 
     register_commands(app)
     return app
+
+
+#: deployment settings read from the environment (they override instance/config.py); see docs/deploy-security.md
+ENVIRONMENT_SETTINGS = {"PREFERRED_URL_SCHEME": str, "PROXY_FIX_HOPS": int, "SESSION_COOKIE_SECURE": bool, "HSTS_SECONDS": int}
+
+
+def _deployment_settings_from_environment(app: Flask) -> None:
+    for name, kind in ENVIRONMENT_SETTINGS.items():
+        raw = os.environ.get(name)
+        if raw is None or raw.strip() == "":
+            continue
+        raw = raw.strip()
+        if kind is bool:
+            if raw.lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise RuntimeError(f"{name} must be true or false, not {raw!r}.")
+            app.config[name] = raw.lower() in ("1", "true", "yes", "on")
+        elif kind is int:
+            if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
+                raise RuntimeError(f"{name} must be a whole number >= 0, not {raw!r}.")
+            app.config[name] = int(raw)
+        else:
+            app.config[name] = raw
+
+
+def _check_deployment_settings(app: Flask) -> None:
+    """Refuse to start on deployment settings that would silently do nothing; the remember-me
+    cookie follows the session cookie's ``Secure`` flag unless set on its own."""
+    config = app.config
+    if config["PREFERRED_URL_SCHEME"] not in ("http", "https"):
+        raise RuntimeError("PREFERRED_URL_SCHEME must be http or https.")
+    for name in ("PROXY_FIX_HOPS", "HSTS_SECONDS"):
+        if isinstance(config[name], bool) or not isinstance(config[name], int) or config[name] < 0:
+            raise RuntimeError(f"{name} must be a whole number >= 0.")
+    config.setdefault("REMEMBER_COOKIE_SECURE", bool(config["SESSION_COOKIE_SECURE"]))
 
 
 def _prepare_schema(app: Flask, check_schema: bool) -> None:

@@ -357,9 +357,32 @@ def token_command(email, name) -> None:
         session.close()
 
 
+@users_cli.command("reset-link")
+@click.option("--email", required=True)
+@click.option("--base-url", default=None, help="The site's public address for the link (default: BASE_URL in the "
+                                                 "instance config, else http://localhost:5000).")
+def reset_link_command(email, base_url) -> None:
+    """Print a single-use link (valid one hour) to choose a new password, for an admin to pass on when no mail server is set."""
+    from flask import url_for
+
+    from .extensions import db
+    from .services import accounts
+
+    base = base_url or current_app.config.get("BASE_URL") or "http://localhost:5000"
+    session = db.new_session()
+    try:
+        found = accounts.request_password_reset(session, email)
+        if found is None:
+            raise click.ClickException(f"No active account with e-mail {email}.")
+        with current_app.test_request_context(base_url=base):
+            click.echo(url_for("auth.reset", token=found[1], _external=True))
+    finally:
+        session.close()
+
+
 demo_cli = AppGroup("demo", help="Fictitious demo data.")
 
-DEMO_PASSWORD = "demo-pass-2026"
+DEMO_PASSWORD = "lazos-cinterfor-2026"
 DEMO_ACCOUNTS = [
     ("admin@demo.example", "admin", None),
     ("reviewer@demo.example", "reviewer", None),
@@ -541,7 +564,13 @@ def fill_source_language(lang: str = "en") -> int:
         catalog = read_po(fh, locale=lang)
     filled = 0
     for message in catalog:
-        if message.id and not message.string:
+        if not message.id:
+            continue
+        if isinstance(message.id, (list, tuple)):  # plural: singular and plural forms, in English's two slots
+            if not any(message.string or ()):
+                message.string = tuple(message.id)
+                filled += 1
+        elif not message.string:
             message.string = message.id
             filled += 1
     with open(path, "wb") as fh:

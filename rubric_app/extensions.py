@@ -1,8 +1,12 @@
 """Extensions, each wired to the app with ``init_app``."""
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+import os
+
+from flask import Flask, current_app, g, request
 from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import create_engine, event
@@ -26,6 +30,7 @@ class Database:
             kwargs["pool_pre_ping"] = True
         engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
+            _private_sqlite_files(engine.url.database, app.instance_path)
             event.listen(engine, "connect", _sqlite_pragmas)
         app.extensions["rubric_db"] = (engine, sessionmaker(engine, expire_on_commit=False))
         app.teardown_appcontext(self._close)
@@ -69,4 +74,75 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _private_sqlite_files(database: str | None, instance_path: str) -> None:
+    """The SQLite file (password and token hashes, answers) readable by its owner only: created 0600
+    before SQLite opens it (SQLite gives its -wal and -shm files the database file's mode), older
+    files tightened to 0600, and the instance folder, when it holds the file, kept at 0700."""
+    import os
+    from pathlib import Path
+
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database).resolve()
+    if path.parent == Path(instance_path).resolve():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+    if not path.parent.is_dir():
+        return  # SQLite says what is wrong when it connects
+    if not path.exists():
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+    for name in (path.name, path.name + "-wal", path.name + "-shm", path.name + "-journal"):
+        try:
+            os.chmod(path.parent / name, 0o600)
+        except (FileNotFoundError, PermissionError):  # gone meanwhile, or not ours to change
+            pass
+
+
 db = Database()
+
+
+# ----------------------------------------------------------------------------- throttling
+
+#: rate limits, each overridable in the instance config; "per account" counts the e-mail submitted
+RATE_LIMIT_DEFAULTS = {
+    # failed sign-ins (answered 401): the account, or the address, is locked for the rest of the window
+    "RATELIMIT_LOGIN_FAILURES_ACCOUNT": "5 per 15 minutes",
+    "RATELIMIT_LOGIN_FAILURES_ADDRESS": "20 per 15 minutes",
+    # every sign-in attempt from one address
+    "RATELIMIT_LOGIN_ADDRESS": "60 per minute",
+    "RATELIMIT_REGISTER_ACCOUNT": "5 per hour",
+    "RATELIMIT_REGISTER_ADDRESS": "20 per hour",
+    "RATELIMIT_FORGOT_ACCOUNT": "5 per hour",
+    "RATELIMIT_FORGOT_ADDRESS": "20 per hour",
+    "RATELIMIT_TOKEN_ACCOUNT": "10 per hour",
+    "RATELIMIT_TOKEN_ADDRESS": "30 per hour",
+    "RATELIMIT_INVITE_ACCOUNT": "30 per hour",
+}
+
+#: one limiter; its storage is made anew by each app's ``init_app`` (memory unless
+#: ``RATELIMIT_STORAGE_URI`` names e.g. redis://host:6379), so every test app starts with no counts
+limiter = Limiter(key_func=get_remote_address, strategy="moving-window")
+
+
+def init_limiter(app: Flask) -> None:
+    """Wire the limiter: storage from the instance config, else ``RATELIMIT_STORAGE_URI`` in the environment, else memory."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI", os.environ.get("RATELIMIT_STORAGE_URI") or "memory://")
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    for name, value in RATE_LIMIT_DEFAULTS.items():
+        app.config.setdefault(name, value)
+    limiter.init_app(app)
+
+
+def rate(name: str):
+    """A limit read from the config when the request is checked (so each app may set its own)."""
+    return lambda: current_app.config[name]
+
+
+def submitted_email() -> str:
+    """The rate-limit key "per account": the e-mail address in the form, normalised ("" skips the limit)."""
+    return (request.form.get("email") or "").strip().lower()[:254]
+
+
+def failed_sign_in(response) -> bool:
+    """Count an attempt against the failure limits only when it failed."""
+    return response.status_code == 401

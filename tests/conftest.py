@@ -53,6 +53,8 @@ def make_app(tmp_path, **overrides):
         "SERVER_NAME": None,
         # an empty database gets the tables from the models, stamped at the head revision
         "DATABASE_AUTO_CREATE": True,
+        # messages (confirmation, reset and invitation links) land in app.extensions["mail_outbox"]
+        "MAIL_BACKEND": "memory",
     }
     config.update(overrides)
     if ON_POSTGRES:

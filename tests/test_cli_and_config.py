@@ -96,7 +96,7 @@ def test_users_create_makes_the_institution_once_and_refuses_bad_input(app):
     no_inst = runner.invoke(args=["users", "create", "--email", "m@y.example", "--password", "long-enough-1", "--role", "member"])
     assert no_inst.exit_code != 0
     short = runner.invoke(args=["users", "create", "--email", "r@y.example", "--password", "short", "--role", "reviewer"])
-    assert short.exit_code != 0 and "at least 8" in short.output
+    assert short.exit_code != 0 and "at least 12" in short.output
     assert count(app, User) == 2
 
 

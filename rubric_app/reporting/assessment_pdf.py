@@ -61,6 +61,8 @@ class ReportInput:
     review: Mapping[str, tuple[int | None, str]] = field(default_factory=dict)
     #: dimension id -> (country median, region median); None where suppressed
     benchmark: Mapping[str, tuple[Decimal | None, Decimal | None]] = field(default_factory=dict)
+    #: a benchmark median covers at least this many institutions besides this one (docs/comparison.md)
+    benchmark_min_cell: int = 5
     #: (previous round number, its scores by dimension id and "index")
     previous: tuple[int, Mapping[str, Decimal | None]] | None = None
 
@@ -172,11 +174,13 @@ def _build(data: ReportInput, lang: str, output) -> None:
         for dim in rubric.dimensions:
             country, region = data.benchmark.get(dim.id, (None, None))
             rows.append([_p(dim.name(lang), st["cell"]), _p(_num(data.scores.dimensions[dim.id].score, lang), st["cell"]),
-                         _p(_num(country, lang) if country is not None else _("fewer than 3"), st["cell"]),
-                         _p(_num(region, lang) if region is not None else _("fewer than 3"), st["cell"])])
+                         _p(_num(country, lang) if country is not None else _("fewer than %(n)s others", n=data.benchmark_min_cell), st["cell"]),
+                         _p(_num(region, lang) if region is not None else _("fewer than %(n)s others", n=data.benchmark_min_cell), st["cell"])])
         table = Table(rows, colWidths=[76 * mm, 30 * mm, 32 * mm, 32 * mm])
         table.setStyle(grid)
         story.append(table)
+        story.append(_p(_("A median is shown only when at least %(n)s other institutions have a score in that dimension; it is rounded to half a level.",
+                          n=data.benchmark_min_cell), st["small"]))
         story.append(Spacer(1, 3 * mm))
         story.append(grouped_bars_drawing([d.name(lang) for d in rubric.dimensions], [
             (_("This institution"), [data.scores.dimensions[d.id].score for d in rubric.dimensions], CURRENT_COLOUR),

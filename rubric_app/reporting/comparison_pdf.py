@@ -12,30 +12,35 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from ..domain.comparison import MIN_CELL, heatmap_cells
+from ..domain.comparison import MEAN_GRID, MIN_CELL, QUANTILE_GRID, heatmap_cells
 from ..i18n import country_name
 from .charts import FONT, FONT_BOLD, boxes_drawing, heatmap_drawing, histogram_drawing, register_fonts
 
-INDEX_EDGES = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
-
 
 def chart_drawings(result, lang: str) -> dict:
-    """key -> (drawing, title): the heatmap, one quartile chart per dimension, the index histogram."""
+    """key -> (drawing, title): the heatmap, one quartile chart per dimension, the index histogram.
+
+    Every value drawn is a published one (threshold and grid applied); the histogram's bars are the
+    merged ones (``result.index_edges``), and it is drawn only when there is one.
+    """
     dims = [d.id for d in result.rubric.dimensions]
     groups = result.countries + ["ALL"]
-    labels = {g: (country_name(g, lang) if g != "ALL" else _("Region")) for g in groups}
+    labels = {g: (country_name(g, lang) if g != "ALL" else _("Region (all countries)")) for g in groups}
+    below = f"<{result.min_cell}"
     values = {(labels[c], result.rubric.dimension(d).name(lang)): (float(v) if v is not None else None)
               for c, d, v in heatmap_cells(result.table, dims)}
     drawings = {"heatmap": (heatmap_drawing([labels[g] for g in groups], [result.rubric.dimension(d).name(lang) for d in dims], values,
-                                            suppressed_label=_("<3"), lang=lang), _("Median score by country and dimension"))}
+                                            suppressed_label=below, lang=lang), _("Median score by country and dimension"))}
     for d in dims:
         rows = []
         for g in groups:
             s = result.table[g][d]
             rows.append((labels[g], *(float(v) if v is not None else None for v in (s.q1, s.median, s.q3)), s.n))
-        drawings[f"box_{d}"] = (boxes_drawing(rows, suppressed_label=_("<3")),
+        drawings[f"box_{d}"] = (boxes_drawing(rows, suppressed_label=below),
                                 _("Quartiles of %(dimension)s", dimension=result.rubric.dimension(d).name(lang)))
-    drawings["index"] = (histogram_drawing(INDEX_EDGES, result.index_histogram), _("Distribution of the overall index"))
+    if result.index_histogram:
+        drawings["index"] = (histogram_drawing([float(e) for e in result.index_edges], result.index_histogram),
+                             _("Distribution of the overall index"))
     return drawings
 
 
@@ -44,7 +49,7 @@ def _p(text, style) -> Paragraph:
 
 
 def _num(value, lang: str, places: int = 2) -> str:
-    return "—" if value is None else format_decimal(value, format="#,##0." + "0" * places, locale=lang)
+    return "—" if value is None else format_decimal(value, format="#,##0" + ("." + "0" * places if places else ""), locale=lang)
 
 
 def build_comparison_pdf(result, lang: str, output) -> None:
@@ -66,47 +71,60 @@ def _build(result, lang: str, output) -> None:
     story = [_p(_("Comparison of institutions and countries"), h1),
              _p(f"{result.rubric.title(lang)} — {result.rubric.id} {result.rubric.version}", body),
              _p(_("Basis: %(basis)s · %(n)s institutions · countries: %(countries)s",
-                  basis=_("validated levels") if f.basis == "validated" else _("self-assessed levels"), n=len(result.observations),
+                  basis=_("validated levels") if f.basis == "validated" else _("self-assessed levels"), n=result.institutions,
                   countries=", ".join(country_name(c, lang) for c in result.countries) or "—"), body),
+             _p(_("Aggregates only: no institution-level data. Every figure covers at least %(n)s institutions and is rounded "
+                  "to a coarse grid; the region covers every country.", n=result.min_cell), body),
              Spacer(1, 4 * mm), _p(_("Median by country and dimension"), h2), drawings["heatmap"][0]]
     rows = [[_p(h, cell) for h in (_("Country"), _("Dimension"), "n", _("Median"), "Q1", "Q3", _("Mean"))]]
     for group, cells in result.table.items():
         for key, s in cells.items():
             name = result.rubric.dimension(key).name(lang) if key != "index" else _("Overall index")
-            label = country_name(group, lang) if group != "ALL" else _("Region")
+            label = country_name(group, lang) if group != "ALL" else _("Region (all countries)")
+            places = 0 if key == "index" else 2
             if s.suppressed:
-                rows.append([_p(label, cell), _p(name, cell), _p(s.n, cell), _p(_("fewer than 3"), cell), "", "", ""])
+                rows.append([_p(label, cell), _p(name, cell), _p(s.n, cell), _p(_("fewer than %(n)s", n=result.min_cell), cell), "", "", ""])
             else:
-                rows.append([_p(v, cell) for v in (label, name, s.n, _num(s.median, lang), _num(s.q1, lang), _num(s.q3, lang), _num(s.mean, lang))])
+                rows.append([_p(v, cell) for v in (label, name, s.n, *(_num(x, lang, places) for x in (s.median, s.q1, s.q3, s.mean)))])
     table = Table(rows, colWidths=[30 * mm, 62 * mm, 12 * mm, 17 * mm, 15 * mm, 15 * mm, 17 * mm], repeatRows=1)
     table.setStyle(grid)
     story += [PageBreak(), _p(_("Aggregates"), h2), table, PageBreak(), _p(_("Distribution per dimension"), h2)]
     for dim in result.rubric.dimensions:
         story += [_p(dim.name(lang), body), drawings[f"box_{dim.id}"][0]]
-    story += [_p(_("Overall index"), h2), drawings["index"][0], PageBreak(), _p(_("Agreement between self-assessed and validated levels"), h2)]
+    story += [_p(_("Overall index"), h2),
+              drawings["index"][0] if "index" in drawings else _p(_("fewer than %(n)s", n=result.min_cell), body),
+              PageBreak(), _p(_("Agreement between self-assessed and validated levels"), h2)]
     rows = [[_p(h, cell) for h in (_("Country"), _("Dimension"), "n", _("Kappa"), _("Mean difference"))]]
     for (country, dim), a in sorted(result.agreement.items()):
-        label = country_name(country, lang) if country != "ALL" else _("Region")
+        label = country_name(country, lang) if country != "ALL" else _("Region (all countries)")
         if a.suppressed:
-            rows.append([_p(label, cell), _p(result.rubric.dimension(dim).name(lang), cell), _p(a.n, cell), _p(_("fewer than 3"), cell), ""])
+            rows.append([_p(label, cell), _p(result.rubric.dimension(dim).name(lang), cell), _p(a.n, cell),
+                         _p(_("fewer than %(n)s", n=result.min_cell), cell), ""])
         else:
-            rows.append([_p(v, cell) for v in (label, result.rubric.dimension(dim).name(lang), a.n, _num(a.kappa, lang, 3),
+            rows.append([_p(v, cell) for v in (label, result.rubric.dimension(dim).name(lang), a.n, _num(a.kappa, lang, 2),
                                                _num(a.mean_signed_difference, lang))])
     table = Table(rows, colWidths=[32 * mm, 70 * mm, 14 * mm, 24 * mm, 28 * mm], repeatRows=1)
     table.setStyle(grid)
     story += [table, Spacer(1, 6 * mm), _p(_("Method"), h2)]
-    for note in method_notes():
+    for note in method_notes(result.min_cell):
         story.append(_p("• " + note, body))
     doc = SimpleDocTemplate(output, pagesize=A4, leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm, bottomMargin=16 * mm,
                             title=_("Comparison of institutions and countries"), author="rubric", invariant=1, lang=lang)
     doc.build(story)
 
 
-def method_notes() -> list[str]:
+def method_notes(min_cell: int = MIN_CELL) -> list[str]:
+    """The method note printed at the end of the report (docs/comparison.md in short)."""
     return [
         _("Only assessments answered on the same instrument id and version are compared; the latest assessment of each institution is used."),
         _("Dimension scores follow the published scoring rules; the basis is either the self-assessed or the reviewer-validated levels."),
-        _("Median and quartiles use linear interpolation between the ordered scores (inclusive method); the mean is the arithmetic mean; all are rounded half-up to two decimals."),
-        _("Any cell with fewer than %(n)s institutions shows no aggregate, so that no single institution is exposed.", n=MIN_CELL),
+        _("Median and quartiles use linear interpolation between the ordered scores (inclusive method); the mean is the arithmetic mean."),
+        _("Any cell with fewer than %(n)s institutions shows no aggregate, so that no single institution is exposed.", n=min_cell),
+        _("Published figures are rounded half-up to a coarse grid: medians and quartiles to %(q)s of a level (%(qi)s index points), "
+          "means to %(m)s of a level (%(mi)s index points), kappa to %(k)s; so two selections that differ by one institution "
+          "cannot give back its score.", q=QUANTILE_GRID["level"], qi=QUANTILE_GRID["index"], m=MEAN_GRID["level"],
+          mi=MEAN_GRID["index"], k="0.05"),
+        _("The region always covers every country with this instrument version (the other filters apply), whatever countries are "
+          "chosen; histogram bars with fewer than %(n)s institutions are merged with their neighbours.", n=min_cell),
         _("Agreement: quadratic-weighted kappa between self-assessed and validated levels of the criteria, and the mean of self-assessed minus validated level (positive: self-assessment runs high)."),
     ]

@@ -12,22 +12,33 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..domain.comparison import (
-    MIN_CELL,
+    KAPPA_GRID,
+    MEAN_GRID,
+    QUANTILE_GRID,
     Agreement,
     Observation,
     Summary,
     agreement_table,
     aggregate,
+    benchmark_table,
     check_single_version,
     histogram,
+    protected_histogram,
+    threshold,
 )
 from ..domain.instruments import Registry, Rubric
+from ..inputs import MAX_ID, ascii_int
 from ..models import SUBMITTED, VALIDATED, Assessment, Institution, User
 from . import N_, Forbidden, Invalid
 
 COMPARE_ROLES = ("reviewer", "staff", "admin")
-INDEX_EDGES = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
-SCORE_EDGES = [1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5]
+#: base histogram bins: 20 index points and one level, twice the protection interval
+#: (docs/comparison.md); bars under the threshold are merged with their neighbours
+INDEX_EDGES = [0, 20, 40, 60, 80, 100]
+SCORE_EDGES = [1, 2, 3, 4, 5]
+#: says what the institution-level tables are, wherever they are given (page, exports)
+INSTITUTION_LEVEL_NOTICE = N_("Institution-level data: each row is one institution's scores. For reviewers and administrators "
+                              "only; not for publication or onward sharing.")
 
 
 def require_compare(user: User) -> None:
@@ -80,14 +91,15 @@ def parse_filters(args) -> Filters:
     if basis not in ("self", "validated"):
         problems.append({"field": "basis", "message": "basis must be 'self' or 'validated'"})
     round_raw = (args.get("round") or "").strip()
-    if round_raw and not round_raw.isdigit():
-        problems.append({"field": "round", "message": "round must be a whole number"})
+    round_number = ascii_int(round_raw, 1, MAX_ID)
+    if round_raw and round_number is None:
+        problems.append({"field": "round", "message": f"round must be a whole number from 1 to {MAX_ID}"})
     countries = tuple(c.upper() for c in listed("countries", "country"))
     if any(len(c) != 2 or not c.isalpha() for c in countries):
         problems.append({"field": "countries", "message": "countries must be ISO 3166 alpha-2 codes, e.g. AR,CO"})
     filters = Filters(instrument=(args.get("instrument") or "").strip() or None, versions=listed("version"), countries=countries,
                       type=args.get("type") or None, sector=args.get("sector") or None,
-                      round_number=int(round_raw) if round_raw.isdigit() else None, date_from=as_date("date_from"),
+                      round_number=round_number, date_from=as_date("date_from"),
                       date_to=as_date("date_to"), basis=basis)
     if problems:
         raise Invalid(N_("The comparison filters are not valid."), problems)
@@ -101,9 +113,17 @@ class Comparison:
     observations: list[Observation]
     table: dict[str, dict[str, Summary]]
     agreement: dict[tuple[str, str], Agreement]
+    #: published histogram of the index: merged edges and counts (every bar >= the threshold;
+    #: both empty when the selection holds fewer institutions than the threshold)
     index_histogram: list[int]
     score_histograms: dict[str, list[int]]
     institution_rows: list[dict] = field(default_factory=list)
+    #: the cell threshold applied (never below domain.comparison.MIN_CELL)
+    min_cell: int = 5
+    index_edges: list = field(default_factory=list)
+    score_edges: dict[str, list] = field(default_factory=dict)
+    #: institutions in the region's universe (every country, the other filters applied)
+    region_institutions: int = 0
     #: rendered charts by language, filled by the web layer (the result is cached with them)
     rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -111,8 +131,16 @@ class Comparison:
     def countries(self) -> list[str]:
         return [g for g in self.table if g != "ALL"]
 
+    @property
+    def institutions(self) -> int:
+        """Institutions in the selected countries (the observations are the region's universe)."""
+        chosen = set(self.filters.countries)
+        return len(self.observations) if not chosen else sum(1 for o in self.observations if o.country in chosen)
 
-def _rows(session: Session, filters: Filters):
+
+def _rows(session: Session, filters: Filters, *, by_country: bool = True):
+    """Stored scores of the matching assessments; ``by_country=False`` ignores the country filter
+    (the region's universe)."""
     statuses = (VALIDATED,) if filters.basis == "validated" else (SUBMITTED, VALIDATED)
     scores = Assessment.validated_scores if filters.basis == "validated" else Assessment.self_scores
     query = (select(Assessment.id, Assessment.institution_id, Institution.name, Institution.country, Assessment.instrument_id,
@@ -126,7 +154,7 @@ def _rows(session: Session, filters: Filters):
         query = query.where(Assessment.instrument_version == filters.versions[0])
     elif filters.versions:
         query = query.where(Assessment.instrument_version.in_(filters.versions))
-    if filters.countries:
+    if filters.countries and by_country:
         query = query.where(Institution.country.in_(filters.countries))
     if filters.type:
         query = query.where(Institution.type == filters.type)
@@ -158,18 +186,23 @@ def data_stamp(session: Session) -> tuple:
 
 
 def compare(session: Session, registry: Registry, user: User, filters: Filters, *, with_institutions: bool = False,
-            use_cache: bool = True) -> Comparison:
-    """Aggregates per country and dimension for the filters, with suppression and agreement.
+            use_cache: bool = True, min_cell: int | None = None) -> Comparison:
+    """Published aggregates per country and dimension for the filters, and agreement (docs/comparison.md).
 
-    One query loads the stored scores of every matching assessment; the latest one per institution
-    (highest round, then latest submission) is kept.  Mixing instrument versions raises MixedVersions.
-    Results are cached per filters and data stamp (see :func:`data_stamp`).
+    One query loads the stored scores of every matching assessment in *every* country (the
+    region's universe: the other filters apply, the country filter does not); the latest one per
+    institution (highest round, then latest submission) is kept.  Country rows cover the chosen
+    countries, the region all of them.  Every figure follows the disclosure rule of
+    :mod:`rubric_app.domain.comparison` with the threshold ``min_cell`` (never below 5).  Mixing
+    instrument versions in the chosen countries raises MixedVersions.  Results are cached per
+    filters, threshold and data stamp (see :func:`data_stamp`).
     """
     require_compare(user)
-    key = (filters, with_institutions, data_stamp(session), id(registry))
+    k = threshold(min_cell)
+    key = (filters, with_institutions, k, data_stamp(session), id(registry))
     if use_cache and key in _CACHE:
         return _CACHE[key]
-    result = _compute(session, registry, filters, with_institutions)
+    result = _compute(session, registry, filters, with_institutions, k)
     if use_cache:
         if len(_CACHE) >= CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
@@ -177,8 +210,10 @@ def compare(session: Session, registry: Registry, user: User, filters: Filters, 
     return result
 
 
-def _compute(session: Session, registry: Registry, filters: Filters, with_institutions: bool) -> Comparison:
-    rows = _rows(session, filters)
+def _compute(session: Session, registry: Registry, filters: Filters, with_institutions: bool, k: int) -> Comparison:
+    universe = _rows(session, filters, by_country=False)
+    chosen = set(filters.countries)
+    rows = [r for r in universe if r.country in chosen] if chosen else universe
     check_single_version((r.instrument_id, r.instrument_version) for r in rows)
     if filters.versions:
         check_single_version((filters.instrument or "ifp-migrant-inclusion", v) for v in filters.versions)
@@ -192,7 +227,9 @@ def _compute(session: Session, registry: Registry, filters: Filters, with_instit
     if not isinstance(rubric, Rubric):
         raise Invalid(N_("Unknown instrument or version."), [{"field": "instrument"}])
     latest: dict[int, object] = {}
-    for row in rows:
+    for row in universe:
+        if (row.instrument_id, row.instrument_version) != (rubric.id, rubric.version):
+            continue
         current = latest.get(row.institution_id)
         if current is None or (row.round_number, row.submitted_at or datetime.min.replace(tzinfo=timezone.utc), row.id) > \
                 (current.round_number, current.submitted_at or datetime.min.replace(tzinfo=timezone.utc), current.id):
@@ -206,20 +243,38 @@ def _compute(session: Session, registry: Registry, filters: Filters, with_instit
         for dim_id, pairs in (row.level_pairs or {}).items():
             for self_level, validated_level in pairs:
                 pair_rows.append((row.country, dim_id, row.institution_id, self_level, validated_level))
-        if with_institutions:
+        if with_institutions and (not chosen or row.country in chosen):
             institutions.append({"institution": row.name, "country": row.country, "assessment": row.id, "round": row.round_number,
                                  **{d: scores[d] for d in dims}, "index": _decimal(stored.get("index"))})
-    table = aggregate(observations, dims)
+    shown = chosen or None
+    table = aggregate(observations, dims, countries=shown, min_cell=k)
+    selected = [o for o in observations if not chosen or o.country in chosen]
+    index_edges, index_counts = _published_histogram((o.index for o in selected), INDEX_EDGES, k)
+    score_edges, score_counts = {}, {}
+    for d in dims:
+        score_edges[d], score_counts[d] = _published_histogram((o.scores[d] for o in selected), SCORE_EDGES, k)
     return Comparison(
         rubric=rubric,
         filters=filters,
         observations=observations,
         table=table,
-        agreement=agreement_table(pair_rows),
-        index_histogram=histogram((o.index for o in observations), INDEX_EDGES),
-        score_histograms={d: histogram((o.scores[d] for o in observations), SCORE_EDGES) for d in dims},
+        agreement=agreement_table(pair_rows, countries=shown, min_cell=k),
+        index_histogram=index_counts,
+        score_histograms=score_counts,
         institution_rows=sorted(institutions, key=lambda r: (r["country"], r["institution"])),
+        min_cell=k,
+        index_edges=index_edges,
+        score_edges=score_edges,
+        region_institutions=len(observations),
     )
+
+
+def _published_histogram(values, edges, k: int) -> tuple[list, list[int]]:
+    """Merged edges and counts of a histogram whose every bar holds at least ``k`` institutions."""
+    bars = protected_histogram(histogram(values, edges), edges, k)
+    if not bars:
+        return [], []
+    return [b.low for b in bars] + [bars[-1].high], [b.count for b in bars]
 
 
 def _num(value) -> str | None:
@@ -233,22 +288,32 @@ def summary_json(summary: Summary) -> dict:
             "mean": _num(summary.mean)}
 
 
+def disclosure_json(min_cell: int) -> dict:
+    """The disclosure rule applied, as published with every export (docs/comparison.md)."""
+    return {"min_cell": min_cell, "quantile_grid": {k: str(v) for k, v in QUANTILE_GRID.items()},
+            "mean_grid": {k: str(v) for k, v in MEAN_GRID.items()}, "kappa_grid": str(KAPPA_GRID),
+            "region": "all countries with the instrument version and the other filters, whatever countries are chosen"}
+
+
 def comparison_json(result: Comparison, *, with_institutions: bool = False) -> dict:
     """What the page shows, as JSON (minimum and maximum are never published)."""
     data = {
         "instrument": {"id": result.rubric.id, "version": result.rubric.version},
         "filters": result.filters.as_query(),
-        "min_cell": MIN_CELL,
-        "institutions": len(result.observations),
+        "min_cell": result.min_cell,
+        "disclosure": disclosure_json(result.min_cell),
+        "institutions": result.institutions,
+        "region_institutions": result.region_institutions,
         "groups": {group: {key: summary_json(s) for key, s in cells.items()} for group, cells in result.table.items()},
         "agreement": [
             {"country": country, "dimension": dim, "institutions": a.n, "pairs": a.pairs, "suppressed": a.suppressed,
              "kappa": _num(a.kappa), "mean_signed_difference": _num(a.mean_signed_difference)}
             for (country, dim), a in sorted(result.agreement.items())
         ],
-        "index_histogram": {"edges": INDEX_EDGES, "counts": result.index_histogram},
+        "index_histogram": {"edges": [_num(e) for e in result.index_edges], "counts": result.index_histogram},
     }
     if with_institutions:
+        data["institution_level_data"] = str(INSTITUTION_LEVEL_NOTICE)
         data["institution_scores"] = [{k: (_num(v) if isinstance(v, Decimal) else v) for k, v in row.items()} for row in result.institution_rows]
     return data
 
@@ -257,6 +322,7 @@ def comparison_csv(result: Comparison, *, with_institutions: bool = False) -> by
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["group", "measure", "n", "suppressed", "median", "q1", "q3", "mean"])
+    # (the threshold and grids are in the JSON export and docs/comparison.md; the header stays stable)
     for group, cells in result.table.items():
         for key, s in cells.items():
             js = summary_json(s)
@@ -268,6 +334,7 @@ def comparison_csv(result: Comparison, *, with_institutions: bool = False) -> by
     if with_institutions:
         writer.writerow([])
         dims = [d.id for d in result.rubric.dimensions]
+        writer.writerow(["INSTITUTION-LEVEL DATA", str(INSTITUTION_LEVEL_NOTICE)])
         writer.writerow(["institution", "country", "assessment", "round", *dims, "index"])
         for row in result.institution_rows:
             writer.writerow([_cell(row["institution"]), row["country"], row["assessment"], row["round"], *[_num(row[d]) or "" for d in dims],
@@ -298,6 +365,10 @@ def comparison_xlsx(result: Comparison, *, with_institutions: bool = False) -> b
         dims = [d.id for d in result.rubric.dimensions]
         ws3 = wb.create_sheet("institutions")
         ws3.append(["institution", "country", "assessment", "round", *dims, "index"])
+        notice = wb.create_sheet("institution-level data", 0)
+        notice.append(["INSTITUTION-LEVEL DATA"])
+        notice.append([str(INSTITUTION_LEVEL_NOTICE)])
+        notice.append(["The sheet 'institutions' holds one row per institution; the other sheets hold only published aggregates."])
         for row in result.institution_rows:
             ws3.append([_cell(row["institution"]), row["country"], row["assessment"], row["round"],
                         *[float(row[d]) if row[d] is not None else None for d in dims], float(row["index"]) if row["index"] is not None else None])
@@ -310,13 +381,18 @@ def comparison_json_bytes(result: Comparison, *, with_institutions: bool = False
     return json.dumps(comparison_json(result, with_institutions=with_institutions), ensure_ascii=False, indent=1).encode("utf-8")
 
 
-def benchmark(session: Session, registry: Registry, assessment: Assessment) -> dict[str, dict[str, Summary]]:
-    """The country's and the region's aggregates for an institution's own results page (self basis,
-    same instrument version, suppression applied).  Not scoped by role: it publishes aggregates only.
-    Cached with the comparison results (same data stamp)."""
-    key = ("benchmark", assessment.instrument_id, assessment.instrument_version, data_stamp(session), id(registry))
-    table = _CACHE.get(key)
-    if table is None:
+def benchmark(session: Session, registry: Registry, assessment: Assessment, min_cell: int | None = None) -> dict[str, dict[str, Summary]]:
+    """The country's and the region's published aggregates for an institution's own results page.
+
+    Self basis, same instrument version, the latest assessment per institution; published by
+    :func:`~rubric_app.domain.comparison.benchmark_table`: a cell is suppressed unless at least the
+    threshold of *other* institutions have a value there, and medians lie on the coarse grid.  Not
+    scoped by role: it publishes aggregates only.  Cached with the comparison results (same data
+    stamp)."""
+    k = threshold(min_cell)
+    key = ("benchmark", assessment.instrument_id, assessment.instrument_version, k, data_stamp(session), id(registry))
+    cached = _CACHE.get(key)
+    if cached is None:
         filters = Filters(instrument=assessment.instrument_id, versions=(assessment.instrument_version,))
         latest: dict[int, object] = {}
         for row in _rows(session, filters):
@@ -326,11 +402,12 @@ def benchmark(session: Session, registry: Registry, assessment: Assessment) -> d
         dims = [d.id for d in rubric_for_assessment(registry, assessment).dimensions]
         observations = [Observation(r.institution_id, r.country, {d: _decimal((r.scores or {}).get(d)) for d in dims},
                                     _decimal((r.scores or {}).get("index"))) for r in latest.values()]
-        table = aggregate(observations, dims)
+        cached = (dims, observations)
         if len(_CACHE) >= CACHE_SIZE:
             _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = table
-    return {"country": table.get(assessment.institution.country, {}), "region": table.get("ALL", {})}
+        _CACHE[key] = cached
+    dims, observations = cached
+    return benchmark_table(observations, dims, assessment.institution_id, assessment.institution.country, k)
 
 
 def rubric_for_assessment(registry: Registry, assessment: Assessment) -> Rubric:

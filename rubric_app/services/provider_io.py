@@ -51,7 +51,7 @@ FIELDS: tuple[str, ...] = BASE_COLUMNS[1:] + ("facts", "item_scores")
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
-SCORE_RE = re.compile(r"^[+-]?\d+(?:\.0*)?$")
+SCORE_RE = re.compile(r"^[+-]?[0-9]+(?:\.0*)?$")
 YES = frozenset({"yes", "sí", "si", "sim", "true", "1"})
 NO = frozenset({"no", "não", "nao", "false", "0"})
 #: first characters that make a spreadsheet treat a text as a formula

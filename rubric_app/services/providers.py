@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from ..domain.instruments import PROVIDER_SCALE, ProviderInstrument, Registry
 from ..domain.selection import ProviderInput
 from ..i18n import is_country
+from ..inputs import ascii_int
 from ..models import PROVIDER_TYPES, Provider, User
 from . import N_, Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, commit_or_conflict
 
@@ -93,7 +94,7 @@ def save_provider(session: Session, user: User, instrument: ProviderInstrument, 
         raw = (values.get("item_scores") or {}).get(item.id)
         if raw in (None, ""):
             scores[item.id] = None
-        elif str(raw).isdigit() and int(raw) in PROVIDER_SCALE:
+        elif ascii_int(str(raw), PROVIDER_SCALE[0], PROVIDER_SCALE[-1], max_digits=2) is not None:
             scores[item.id] = int(raw)
         else:
             problems.append({"field": item.id, "message": f"Score must be between {PROVIDER_SCALE[0]} and {PROVIDER_SCALE[-1]}."})

@@ -16,6 +16,10 @@ from . import N_, Forbidden, Invalid, NotFound, commit_or_conflict
 from .assessments import answer_map, bump_version, lock_assessment, rubric_for, scores_record
 
 REVIEWER_ROLES = ("reviewer", "admin")
+#: who may read the audit log, each only the entries of their work (see :func:`audit_entries`)
+AUDIT_ROLES = ("reviewer", "staff", "admin")
+#: the subject prefix of selection-round entries (freezes, overrides and their rationale): staff and admins only
+ROUND_SUBJECT = "round:"
 
 
 def require_reviewer(user: User) -> None:
@@ -188,14 +192,22 @@ def return_to_institution(session: Session, user: User, assessment: Assessment |
 
 
 def audit_entries(session: Session, user: User, *, assessment_id: int | None = None, since: datetime | None = None,
-                  limit: int | None = 500) -> list[tuple[AuditEntry, str | None, str | None]]:
-    """Audit log rows (newest first) with the author's e-mail and the institution name."""
-    require_reviewer(user)
+                  limit: int | None = 500, rounds_only: bool = False) -> list[tuple[AuditEntry, str | None, str | None]]:
+    """Audit log rows (newest first) with the author's e-mail and the institution name, scoped by role:
+    reviewers see the entries about assessments, staff the selection-round entries (``round:...``:
+    freezes, overrides and their rationale), admins every entry; ``rounds_only`` keeps only the
+    round entries. Anyone else gets :class:`Forbidden`."""
+    if user is None or user.role not in AUDIT_ROLES:
+        raise Forbidden(N_("Only reviewers, project staff and administrators can read the audit log."))
     query = (select(AuditEntry, User.email, Institution.name)
              .outerjoin(User, User.id == AuditEntry.user_id)
              .outerjoin(Assessment, Assessment.id == AuditEntry.assessment_id)
              .outerjoin(Institution, Institution.id == Assessment.institution_id)
              .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()))
+    if user.role == "reviewer":
+        query = query.where(AuditEntry.assessment_id.is_not(None))
+    elif user.role == "staff" or rounds_only:
+        query = query.where(AuditEntry.subject.startswith(ROUND_SUBJECT, autoescape=True))
     if assessment_id:
         query = query.where(AuditEntry.assessment_id == assessment_id)
     if since:

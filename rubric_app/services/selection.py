@@ -1,7 +1,7 @@
 """Selection rounds: settings, runs on a snapshot of the registry, freezing, overrides (audited)."""
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..domain.instruments import ProviderInstrument, Registry
 from ..domain.selection import ProviderInput, RoundResult, RoundSettings, SelectionError, run_round, validate_settings
+from ..inputs import MAX_DECIMAL_DIGITS, ascii_int, plain_decimal
 from ..models import ROUND_FROZEN, ROUND_OPEN, AuditEntry, Provider, SelectionOverride, SelectionRound, User, utcnow
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -19,30 +20,44 @@ SNAPSHOT_FIELDS = ("code", "name", "country", "city", "type", "contact_name", "c
 MAX_DRAWS = 100_000
 
 
+#: the largest magnitude a numeric setting is read with (checked before any conversion, so "1e1000000"
+#: or 40 digits cost nothing); the domain's rules (0..100, at most MAX_DRAWS, not negative) come after
+DECIMAL_LIMIT = Decimal(1_000_000)
+INT_LIMITS = {"quotas": 1_000_000, "default_quota": 1_000_000, "draws": 1_000_000, "seed": 2**63 - 1}
+
+
 def _decimal(value: Any, field: str, problems: list) -> Decimal | None:
+    """A plainly written number (at most :data:`MAX_DECIMAL_DIGITS` digits, no exponent) within the
+    field's limit; anything else adds a problem naming the field and gives None."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        problems.append({"field": field, "message": f"{field} must be a number"})
+    number = plain_decimal(value)
+    if number is None:
+        shown = value if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)[:40]
+        problems.append({"field": field, "message": f"{field} must be a number written like 12 or 0.5 (at most "
+                                                    f"{MAX_DECIMAL_DIGITS} digits, no exponent), got {shown!r}"})
         return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        problems.append({"field": field, "message": f"{field} must be a number, got {value!r}"})
-        return None
-    if not number.is_finite():
-        problems.append({"field": field, "message": f"{field} must be a finite number"})
+    if abs(number) > DECIMAL_LIMIT:
+        problems.append({"field": field, "message": f"{field} must be at most {DECIMAL_LIMIT}, got {number}"})
         return None
     return number
 
 
 def _int(value: Any, field: str, problems: list, default: int = 0) -> int:
+    """A whole number in ASCII digits within the field's limit; anything else adds a problem naming the field."""
     if value is None or value == "":
         return default
-    if isinstance(value, bool) or not str(value).lstrip("-").isdigit():
-        problems.append({"field": field, "message": f"{field} must be a whole number, got {value!r}"})
+    limit = INT_LIMITS[field.split(".")[0]]
+    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    number = ascii_int(text, max_digits=len(str(limit)))
+    if number is None:
+        shown = value if isinstance(value, (int, float)) and not isinstance(value, bool) and len(str(value)) <= 40 else str(value)[:40]
+        problems.append({"field": field, "message": f"{field} must be a whole number from 0 to {limit}, got {shown!r}"})
         return default
-    return int(value)
+    if abs(number) > limit:
+        problems.append({"field": field, "message": f"{field} must be a whole number from 0 to {limit}, got {number}"})
+        return default
+    return number
 
 
 def _decimal_map(raw: dict, name: str, problems: list) -> dict[str, Decimal]:

@@ -42,7 +42,12 @@ def _load_user(user_id: str) -> User | None:
     if not user_id.isdigit():
         return None
     user = db.session.get(User, int(user_id))
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    # a session started before the last logout, password change, role change or deactivation is over
+    from flask import session
+
+    return user if session.get("auth_gen") == user.session_generation else None
 
 
 def _wants_json() -> bool:
@@ -57,6 +62,7 @@ def _error(status: int, message: str, details: list | None = None):
 
 def register_blueprints(app: Flask) -> None:
     from . import api, assess, auth, compare, main, providers, review
+    from . import admin
 
     app.register_blueprint(main.bp)
     app.register_blueprint(auth.bp)
@@ -65,6 +71,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(providers.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(compare.bp)
+    app.register_blueprint(admin.bp)
 
     login_manager.login_view = "auth.login"
     login_manager.request_loader(api.load_user_from_token)
@@ -85,6 +92,8 @@ def register_blueprints(app: Flask) -> None:
         from flask_babel import gettext as _
 
         return _error(400, _("The form expired or was sent from elsewhere. Reload the page and try again."))
+
+    app.register_error_handler(429, auth.too_many_requests)
 
     for status in (400, 403, 404, 405, 413):
         app.register_error_handler(status, lambda exc, s=status: _error(s, exc.description if _wants_json() else None))
@@ -114,10 +123,4 @@ def register_blueprints(app: Flask) -> None:
         return {"number": number, "languages": i18n.LANGUAGES, "current_lang": str(get_locale() or "es"),
                 "country_name": lambda code: i18n.country_name(code, str(get_locale() or "es"))}
 
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'")
-        return response
+    # security headers, the bounded int converter and the central input checks: web/hardening.py

@@ -209,7 +209,7 @@ def _json_body() -> dict | list:
     return data
 
 
-_ETAG = re.compile(r'^"(\d{1,9})"$')
+_ETAG = re.compile(r'^"([0-9]{1,9})"$')  # ASCII digits only (\d also matches "٣")
 
 
 def etag(version: int) -> str:

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from ..domain.merging import ANSWER_FIELDS, answer_fields, fingerprints, parse_fingerprints
 from ..domain.scoring import missing_criteria, progress
 from ..extensions import db
+from ..inputs import MAX_ID, ascii_int
 from ..i18n import LANGUAGES, current_language
 from ..models import DRAFT, VALIDATED
 from ..reporting.charts import radar_svg
@@ -69,10 +70,10 @@ def _posted_values(form, crit_id: str) -> dict:
     choice = form[f"crit_{crit_id}"].data
     target = form[f"target_{crit_id}"].data
     return {
-        "choice": "na" if choice == "na" else (int(choice) if choice and choice.isdigit() else None),
+        "choice": "na" if choice == "na" else ascii_int(choice, max_digits=2),
         "na_reason": form[f"na_reason_{crit_id}"].data or "",
         "evidence": form[f"evidence_{crit_id}"].data or "",
-        "target": int(target) if target and target.isdigit() else None,
+        "target": ascii_int(target, max_digits=2),
     }
 
 
@@ -87,8 +88,8 @@ def _changes_from_form(form, dimension) -> tuple[list[svc.AnswerChange], dict[st
             continue
         base = parse_fingerprints(form[f"base_{crit.id}"].data, ANSWER_FIELDS) or empty_base
         version = form[f"ver_{crit.id}"].data
-        changes.append(svc.AnswerChange(crit.id, _posted_values(form, crit.id), seen_version=int(version) if version and
-                                        version.isdigit() and len(version) < 10 else None, base=base))
+        changes.append(svc.AnswerChange(crit.id, _posted_values(form, crit.id), seen_version=ascii_int(version, 0, MAX_ID),
+                                        base=base))
     return changes, problems
 
 
@@ -162,7 +163,7 @@ def dimension(assessment_id: int, dimension_id: str):
             stored = svc.answer_state(rows.get(crit.id))
             if crit.id in problems:  # keep what the person typed, and the base it started from
                 raw_version = posted[f"ver_{crit.id}"].data or ""
-                states[crit.id] = {"version": int(raw_version) if raw_version.isdigit() and len(raw_version) < 10 else 0,
+                states[crit.id] = {"version": ascii_int(raw_version, 0, MAX_ID) or 0,
                                    "base": posted[f"base_{crit.id}"].data or "", "values": _posted_values(posted, crit.id)}
             elif crit.id in conflicts:  # show theirs beside mine; saving again keeps mine
                 states[crit.id] = {**stored, "values": _posted_values(posted, crit.id)}
@@ -270,7 +271,12 @@ def results_context(assessment, rubric, scores, lang: str) -> dict:
 
     validated = svc.scores(registry(), assessment, validated=True) if assessment.status == VALIDATED else None
     reviewed = {row.criterion_id: row for row in assessment.answers if row.validated_level is not None or row.review_comment}
-    bench = benchmark(db.session, registry(), assessment)
+    from ..domain.comparison import threshold
+
+    configured = current_app.config.get("COMPARISON_MIN_CELL")
+    bench_min_cell = threshold(int(configured) if configured not in (None, "") else None)
+    # a cell is shown only when at least bench_min_cell *other* institutions are in it (docs/comparison.md)
+    bench = benchmark(db.session, registry(), assessment, min_cell=bench_min_cell)
     previous = svc.previous_scores(db.session, registry(), assessment)
     names = [d.name(lang) for d in rubric.dimensions]
     own = [scores.dimensions[d.id].score for d in rubric.dimensions]
@@ -294,7 +300,8 @@ def results_context(assessment, rubric, scores, lang: str) -> dict:
             (_("Round %(n)s", n=previous[0].round_number), [previous[1].get(d.id) for d in rubric.dimensions], GREY),
             (_("Round %(n)s", n=assessment.round_number), own, CURRENT_COLOUR),
         ], lang=current_language()), _("Change since the previous round"))
-    return {"validated": validated, "reviewed": reviewed, "bench": bench, "bench_chart": bench_chart, "previous": previous,
+    return {"validated": validated, "reviewed": reviewed, "bench": bench, "bench_chart": bench_chart, "bench_min_cell": bench_min_cell,
+            "previous": previous,
             "change": change, "change_chart": change_chart,
             "returned": [e for e in assessment.events if e.action == "returned"]}
 

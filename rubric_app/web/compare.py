@@ -24,6 +24,12 @@ def _with_institutions() -> bool:
     return current_user.role in ("reviewer", "admin")
 
 
+def _min_cell() -> int | None:
+    """The configured cell threshold (``COMPARISON_MIN_CELL``); the domain never applies less than 5."""
+    value = current_app.config.get("COMPARISON_MIN_CELL")
+    return int(value) if value not in (None, "") else None
+
+
 def charts(result: svc.Comparison, lang: str) -> dict:
     """SVG charts for the page (the PDF draws the same drawings), kept with the cached result."""
     if lang not in result.rendered:
@@ -41,13 +47,14 @@ def page():
         if not filters.instrument and rubrics:
             filters = svc.Filters(**{**filters.__dict__, "instrument": rubrics[-1].id,
                                      "versions": filters.versions or (registry().latest(rubrics[-1].id).version,)})
-        result = svc.compare(db.session, registry(), current_user, filters, with_institutions=_with_institutions())
+        result = svc.compare(db.session, registry(), current_user, filters, with_institutions=_with_institutions(),
+                             min_cell=_min_cell())
     except MixedVersions as exc:
         flash(str(exc), "error")
         return render_template("compare/page.html", result=None, rubrics=rubrics, args=request.args, types=INSTITUTION_TYPES), 422
     return render_template("compare/page.html", result=result, rubrics=rubrics, args=request.args, types=INSTITUTION_TYPES,
                            charts=charts(result, lang), lang=lang, with_institutions=_with_institutions(),
-                           query=result.filters.as_query())
+                           query=result.filters.as_query(), notice=svc.INSTITUTION_LEVEL_NOTICE)
 
 
 def _mixed(exc: MixedVersions):
@@ -59,7 +66,8 @@ def _mixed(exc: MixedVersions):
 def export(fmt: str):
     filters = svc.parse_filters(request.args)
     try:
-        result = svc.compare(db.session, registry(), current_user, filters, with_institutions=_with_institutions())
+        result = svc.compare(db.session, registry(), current_user, filters, with_institutions=_with_institutions(),
+                             min_cell=_min_cell())
     except MixedVersions as exc:
         return _mixed(exc)
     builders = {"csv": (svc.comparison_csv, "text/csv"), "json": (svc.comparison_json_bytes, "application/json"),
@@ -76,7 +84,7 @@ def export(fmt: str):
 def report():
     filters = svc.parse_filters(request.args)
     try:
-        result = svc.compare(db.session, registry(), current_user, filters)
+        result = svc.compare(db.session, registry(), current_user, filters, min_cell=_min_cell())
     except MixedVersions as exc:
         return _mixed(exc)
     lang = request.args.get("lang") or current_language()

@@ -45,8 +45,47 @@ class RegisterForm(FlaskForm):
     sector = SelectField(_l("Public or private"), choices=options(SECTOR_LABELS))
     name = StringField(_l("Your name"), validators=[Length(max=200)])
     email = EmailField(_l("E-mail"), validators=[DataRequired(), EMAIL, Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=8, max=200)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1000)])
     confirm = PasswordField(_l("Repeat the password"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))])
+
+
+#: what the new-password fields say about the rules (checked by services.accounts.check_password)
+PASSWORD_HINT = _l("At least 12 characters; spaces and any letters allowed. Not a common password, nor your e-mail address or "
+                   "the institution's name.")
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=1000)])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1000)])
+    confirm = PasswordField(_l("Repeat the new password"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))])
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), EMAIL, Length(max=254)])
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1000)])
+    confirm = PasswordField(_l("Repeat the new password"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))])
+
+
+class InviteForm(FlaskForm):
+    email = EmailField(_l("Colleague's e-mail"), validators=[DataRequired(), EMAIL, Length(max=254)])
+
+
+class AcceptInvitationForm(FlaskForm):
+    name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=200)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1000)])
+    confirm = PasswordField(_l("Repeat the password"), validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))])
+
+
+class InstitutionForm(FlaskForm):
+    #: the institution's version when the page was loaded
+    version = IntegerField(validators=[InputRequired(), NumberRange(min=0, max=2**31 - 1)], widget=HiddenInput())
+    name = StringField(_l("Institution name"), validators=[DataRequired(), Length(max=200)])
+    city = StringField(_l("City"), validators=[Length(max=120)])
+    type = SelectField(_l("Type of institution"), choices=options(INSTITUTION_TYPE_LABELS))
+    sector = SelectField(_l("Public or private"), choices=options(SECTOR_LABELS))
 
 
 class StartForm(FlaskForm):

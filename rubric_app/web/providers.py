@@ -19,12 +19,15 @@ from ..services import N_, Conflict, Invalid, PreconditionFailed, ServiceError, 
 from ..services import documents as docs
 from ..services import providers as svc
 from ..services import selection as sel
+from ..inputs import MAX_ID, ascii_int
 from . import registry, role_required
+from .hardening import query_int
 from .forms import VersionedForm
 
 bp = Blueprint("providers", __name__)
 staff_only = role_required(*svc.STAFF_ROLES)
 PAGE_SIZE = 50
+MAX_PAGE = 100_000  # far beyond any registry; keeps the offset a small number
 
 
 def instrument():
@@ -40,7 +43,7 @@ def index():
     country = request.args.get("country") or None
     ptype = request.args.get("type") or None
     search = (request.args.get("q") or "").strip() or None
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = min(max(1, query_int("page", 1, minimum=-MAX_ID)), MAX_PAGE)  # 0 or -1: the first page; not a number: 400
     rows, total = svc.list_providers(db.session, current_user, country=country, type=ptype, search=search,
                                      limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     return render_template("providers/index.html", providers=rows, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)),
@@ -90,6 +93,15 @@ def _differences(inst, mine: dict, theirs: dict) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _refuse_unicode_digits(item_scores: dict) -> None:
+    """Scores such as "³" or "٣" pass ``str.isdigit()`` but are no score: refuse them as off the scale."""
+    wrong = [item_id for item_id, raw in item_scores.items() if raw and not raw.isascii()]
+    if wrong:
+        raise Invalid(N_("The provider was not saved: check the fields marked."),
+                      [{"field": item_id, "message": f"Score must be between {svc.PROVIDER_SCALE[0]} and {svc.PROVIDER_SCALE[-1]}."}
+                       for item_id in wrong])
+
+
 def _edit(provider: Provider | None):
     inst = instrument()
     errors: dict[str, str] = {}
@@ -100,10 +112,11 @@ def _edit(provider: Provider | None):
     if request.method == "POST":
         values = _form_values()
         raw_version = request.form.get("version", "")
-        seen = int(raw_version) if raw_version.isdigit() and len(raw_version) < 10 else None
+        seen = ascii_int(raw_version, 0, MAX_ID)
         try:
             if provider is not None and seen is None:
                 raise PreconditionFailed(N_("The form expired or was sent from elsewhere. Reload the page and try again."))
+            _refuse_unicode_digits(values["item_scores"])
             saved = svc.save_provider(db.session, current_user, inst, values, provider, expected_version=seen)
         except PreconditionFailed as exc:
             db.session.rollback()
@@ -160,25 +173,51 @@ def profile(provider_id: int):
 # --------------------------------------------------------------------------- import and export
 
 UPLOAD_DIR = "imports"
+#: how long a checked upload waits to be applied before it is removed (seconds)
+UPLOAD_MAX_AGE = 3600
+
+
+def _upload_folder() -> Path:
+    """instance/imports, readable by the app's user only (uploads hold contact details)."""
+    folder = Path(current_app.instance_path) / UPLOAD_DIR
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    return folder
 
 
 def _upload_path(token: str) -> Path:
     return Path(current_app.instance_path) / UPLOAD_DIR / f"{token}.upload"
 
 
-def _forget_old_uploads(folder: Path, max_age: float = 24 * 3600) -> None:
-    """Checked uploads nobody imported are removed after a day."""
+def _keep_upload(token: str, data: bytes) -> None:
+    """Keep a checked upload until it is applied: mode 0600, written whole before anyone can read it."""
+    folder = _upload_folder()
+    _forget_old_uploads(folder)
+    path = _upload_path(token)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+
+
+def _forget_old_uploads(folder: Path, max_age: float = UPLOAD_MAX_AGE) -> None:
+    """Checked uploads nobody applied are removed after an hour."""
     import time
 
+    if not folder.is_dir():
+        return
     for old in folder.glob("*.upload"):
-        if time.time() - old.stat().st_mtime > max_age:
-            old.unlink(missing_ok=True)
+        try:
+            if time.time() - old.stat().st_mtime > max_age:
+                old.unlink(missing_ok=True)
+        except FileNotFoundError:  # removed by another worker meanwhile
+            pass
 
 
 @bp.route("/providers/import", methods=["GET", "POST"])
 @staff_only
 def import_page():
     inst = instrument()
+    _forget_old_uploads(Path(current_app.instance_path) / UPLOAD_DIR)
     if request.method == "GET":
         return render_template("providers/import.html", plan=None, problems=None)
     token = request.form.get("token")
@@ -209,13 +248,16 @@ def import_page():
         dry_run = request.form.get("dry_run", "1") == "1"
         plan, problems = provider_io.import_providers(db.session, filename, data, inst, dry_run=dry_run)
     if problems:
+        if token:  # the kept file can no longer be applied
+            _upload_path(token).unlink(missing_ok=True)
+            session.pop("pending_import", None)
         return render_template("providers/import.html", plan=None, problems=problems, filename=filename), 422
     if dry_run:
+        earlier = (session.get("pending_import") or {}).get("token")
+        if earlier:  # one pending upload per person: a new check replaces the last one
+            _upload_path(earlier).unlink(missing_ok=True)
         token = secrets.token_urlsafe(16)
-        path = _upload_path(token)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _forget_old_uploads(path.parent)
-        path.write_bytes(data)
+        _keep_upload(token, data)
         session["pending_import"] = {"token": token, "filename": filename, "stamp": plan.stamp}
         return render_template("providers/import.html", plan=plan, problems=None, filename=filename, token=token, dry_run=True)
     if token:
@@ -262,6 +304,25 @@ def rounds():
     rounds = sel.list_rounds(db.session, current_user)
     counts = {r.id: sum(1 for row in sel.final_results(r) if row["selected"]) for r in rounds}
     return render_template("rounds/index.html", rounds=rounds, selected_counts=counts)
+
+
+@bp.get("/rounds/audit")
+@staff_only
+def rounds_audit():
+    """The selection-round entries of the audit log (freezes, overrides and their rationale): staff and admins only."""
+    from ..services import review as audit
+
+    return render_template("rounds/audit.html", rows=audit.audit_entries(db.session, current_user, rounds_only=True))
+
+
+@bp.get("/rounds/audit.csv")
+@staff_only
+def rounds_audit_csv():
+    from ..services import review as audit
+
+    rows = audit.audit_entries(db.session, current_user, rounds_only=True, limit=None)
+    return current_app.response_class(audit.audit_csv(rows), mimetype="text/csv",
+                                      headers={"Content-Disposition": "attachment; filename=rounds-audit-log.csv"})
 
 
 def _settings_from_form(inst) -> dict:

@@ -9,7 +9,9 @@ from ..extensions import db
 from ..services import N_, Conflict, Invalid, PreconditionFailed
 from ..services import review as svc
 from ..services.assessments import rubric_for
+from ..inputs import ascii_int
 from . import registry, role_required
+from .hardening import query_int
 from .forms import VersionedForm
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -21,7 +23,7 @@ reviewers_only = role_required(*svc.REVIEWER_ROLES)
 def queue():
     country = (request.args.get("country") or "").upper() or None
     status = request.args.get("status") or None
-    round_number = request.args.get("round", type=int)
+    round_number = query_int("round")
     rows = svc.review_queue(db.session, current_user, country=country, status=status, round_number=round_number)
     from sqlalchemy import select
 
@@ -36,8 +38,7 @@ def _entries_from_form(assessment) -> list[svc.ReviewEntry]:
     for row in assessment.answers:
         if row.level is None and not row.not_applicable:
             continue
-        raw = request.form.get(f"level_{row.criterion_id}", "")
-        level = int(raw) if raw.isdigit() else None
+        level = ascii_int(request.form.get(f"level_{row.criterion_id}", ""), max_digits=2)
         entries.append(svc.ReviewEntry(row.criterion_id, level, request.form.get(f"comment_{row.criterion_id}", "")))
     return entries
 
@@ -79,8 +80,7 @@ def review(assessment_id: int):
             db.session.rollback()
             assessment = svc.get_for_review(db.session, current_user, assessment_id)
             for row in assessment.answers:
-                raw = request.form.get(f"level_{row.criterion_id}", "")
-                mine = int(raw) if raw.isdigit() and len(raw) == 1 else None
+                mine = ascii_int(request.form.get(f"level_{row.criterion_id}", ""), max_digits=1)
                 if (row.validated_level, row.review_comment) != (mine, request.form.get(f"comment_{row.criterion_id}", "").strip()):
                     others[row.criterion_id] = {"level": row.validated_level, "comment": row.review_comment}
             errors[""] = _("Another reviewer saved this review after you opened it. Their levels are shown at each criterion; "
@@ -105,7 +105,7 @@ def review(assessment_id: int):
 @bp.get("/audit")
 @reviewers_only
 def audit():
-    assessment_id = request.args.get("assessment", type=int)
+    assessment_id = query_int("assessment")
     rows = svc.audit_entries(db.session, current_user, assessment_id=assessment_id)
     return render_template("review/audit.html", rows=rows, assessment_id=assessment_id)
 
@@ -113,6 +113,6 @@ def audit():
 @bp.get("/audit.csv")
 @reviewers_only
 def audit_csv():
-    rows = svc.audit_entries(db.session, current_user, assessment_id=request.args.get("assessment", type=int), limit=None)
+    rows = svc.audit_entries(db.session, current_user, assessment_id=query_int("assessment"), limit=None)
     return current_app.response_class(svc.audit_csv(rows), mimetype="text/csv",
                                       headers={"Content-Disposition": "attachment; filename=audit-log.csv"})

@@ -15,8 +15,11 @@ import pytest
 
 from rubric_app.domain import comparison
 from rubric_app.domain.comparison import (
+    MEAN_GRID,
     MIN_CELL,
+    QUANTILE_GRID,
     Agreement,
+    Bin,
     MixedVersions,
     Observation,
     Summary,
@@ -26,9 +29,14 @@ from rubric_app.domain.comparison import (
     change_since,
     check_single_version,
     heatmap_cells,
+    benchmark_table,
     histogram,
+    protected_histogram,
+    publish,
     quadratic_weighted_kappa,
     summarize,
+    threshold,
+    to_grid,
 )
 
 from ._support import PROJECT_ROOT
@@ -40,8 +48,17 @@ DIMS = ("d1", "d2")
 # --------------------------------------------------------------------------- summarize
 
 
-def test_min_cell_is_three():
-    assert MIN_CELL == 3
+def test_min_cell_is_five_and_never_configurable_lower():
+    assert MIN_CELL == 5
+    assert threshold() == 5 and threshold(None) == 5
+    assert threshold(3) == 5 and threshold(0) == 5 and threshold(-1) == 5
+    assert threshold(8) == 8
+    with pytest.raises(TypeError):
+        threshold("3")
+
+
+# summarize() is the exact statistic (never published); the quartile arithmetic below is checked
+# on small cells by lowering its own threshold.  What is published goes through publish().
 
 
 def test_summarize_four_values():
@@ -49,7 +66,7 @@ def test_summarize_four_values():
     # q1: h = 3 * 1/4 = 0.75 -> 1 + 0.75 * (2 - 1) = 1.75
     # median: h = 1.5 -> 2 + 0.5 * 1 = 2.5; q3: h = 2.25 -> 3 + 0.25 * 1 = 3.25
     # mean 10 / 4 = 2.5
-    s = summarize([4, 1, 3, 2])
+    s = summarize([4, 1, 3, 2], min_cell=1)
     assert s == Summary(4, False, median=D("2.50"), q1=D("1.75"), q3=D("3.25"), mean=D("2.50"), minimum=D("1.00"), maximum=D("4.00"))
 
 
@@ -64,7 +81,7 @@ def test_summarize_five_values_unsorted():
 
 def test_summarize_ignores_none():
     # the Nones are dropped: values 3.00 3.50 4.00 -> median 3.5, q1 h=0.5 -> 3.25, q3 h=1.5 -> 3.75
-    s = summarize([None, D("4.00"), None, D("3.00"), D("3.50")])
+    s = summarize([None, D("4.00"), None, D("3.00"), D("3.50")], min_cell=1)
     assert s.n == 3
     assert (s.q1, s.median, s.q3, s.mean) == (D("3.25"), D("3.50"), D("3.75"), D("3.50"))
 
@@ -73,33 +90,35 @@ def test_summarize_rounds_mean_half_up():
     # 2.00 + 2.33 + 2.50 + 2.55 = 9.38; 9.38 / 4 = 2.345 exactly -> 2.35 (half-even would give 2.34)
     # median h = 1.5: 2.33 + 0.5 * 0.17 = 2.415 -> 2.42
     # q1 h = 0.75: 2.00 + 0.75 * 0.33 = 2.2475 -> 2.25; q3 h = 2.25: 2.50 + 0.25 * 0.05 = 2.5125 -> 2.51
-    s = summarize([D("2.00"), D("2.33"), D("2.50"), D("2.55")])
+    s = summarize([D("2.00"), D("2.33"), D("2.50"), D("2.55")], min_cell=1)
     assert s.mean == D("2.35")
     assert (s.q1, s.median, s.q3) == (D("2.25"), D("2.42"), D("2.51"))
 
 
 def test_summarize_rounds_median_half_up():
     # median of 1.00 2.34 2.35 4.00 = (2.34 + 2.35) / 2 = 2.345 -> 2.35; mean 9.69 / 4 = 2.4225 -> 2.42
-    s = summarize([D("1.00"), D("2.34"), D("2.35"), D("4.00")])
+    s = summarize([D("1.00"), D("2.34"), D("2.35"), D("4.00")], min_cell=1)
     assert (s.median, s.mean) == (D("2.35"), D("2.42"))
 
 
 def test_summarize_reads_floats_as_their_decimal_repr():
     # the float 2.345 is just below 2.345 in binary; read as "2.345" it rounds half-up to 2.35.
     # the same numbers as test_summarize_rounds_mean_half_up, as floats: mean 2.345 -> 2.35
-    assert summarize([2.345, 2.345, 2.345]).mean == D("2.35")
-    assert summarize([2.00, 2.33, 2.50, 2.55]).mean == D("2.35")
+    assert summarize([2.345, 2.345, 2.345], min_cell=1).mean == D("2.35")
+    assert summarize([2.00, 2.33, 2.50, 2.55], min_cell=1).mean == D("2.35")
 
 
-def test_summarize_suppressed_below_three():
+def test_summarize_suppressed_below_its_threshold():
     s = summarize([D("1.00"), D("5.00"), None])
     assert s == Summary(2, True, None, None, None, None, None, None)
+    assert summarize([1, 2, 3, 4]).suppressed and not summarize([1, 2, 3, 4, 5]).suppressed  # default: 5
     assert summarize([]) == Summary(0, True)
+    assert summarize([], min_cell=0) == Summary(0, True)
 
 
-def test_summarize_not_suppressed_at_three():
+def test_summarize_not_suppressed_at_its_threshold():
     # 1 2 6: median 2, q1 h=0.5 -> 1.5, q3 h=1.5 -> 4, mean 3
-    s = summarize([1, 2, 6])
+    s = summarize([1, 2, 6], min_cell=1)
     assert s.suppressed is False and s.n == 3
     assert (s.q1, s.median, s.q3, s.mean, s.minimum, s.maximum) == (D("1.50"), D("2.00"), D("4.00"), D("3.00"), D("1.00"), D("6.00"))
 
@@ -117,7 +136,7 @@ def test_quartiles_match_statistics_inclusive(data):
     # statistics.quantiles on Fractions is exact; rounding both the same way must agree
     values = [D(v) for v in data]
     q1, median, q3 = statistics.quantiles([Fraction(v) for v in values], n=4, method="inclusive")
-    s = summarize(values)
+    s = summarize(values, min_cell=1)
     assert (s.q1, s.median, s.q3) == tuple(comparison._round(q, 2) for q in (q1, median, q3))
     assert s.mean == comparison._round(Fraction(sum(values)) / len(values), 2)
 
@@ -169,6 +188,59 @@ def test_different_instrument_ids_refused_too():
     assert "a-rubric 1.0, b-rubric 1.0" in str(info.value)
 
 
+# --------------------------------------------------------------------------- publish (the disclosure rule)
+
+
+def test_to_grid_rounds_half_up_to_the_step():
+    assert to_grid(D("2.37"), D("0.25")) == D("2.25") and to_grid(D("2.375"), D("0.25")) == D("2.50")
+    assert to_grid(D("2.67"), D("0.5")) == D("2.50") and to_grid(D("2.75"), D("0.5")) == D("3.00")
+    assert to_grid(D("47.5"), D("5")) == D("50") and to_grid(D("44.9"), D("10")) == D("40")
+    assert to_grid(Fraction(-1, 8), D("0.25")) == D("-0.25")
+    assert str(to_grid(D("3"), D("0.5"))) == "3.00" and str(to_grid(D("62.5"), D("10"))) == "60"
+
+
+def test_publish_suppresses_below_five_whatever_is_asked():
+    assert publish([1, 2, 3, 4]) == Summary(4, True)
+    assert publish([1, 2, 3, 4], min_cell=3) == Summary(4, True)  # never below 5
+    assert publish([1, 2, 3, 4, 5], min_cell=6) == Summary(5, True)  # but may be raised
+    assert not publish([1, 2, 3, 4, 5]).suppressed
+
+
+def test_publish_puts_quartiles_on_the_half_level_and_means_on_the_quarter():
+    # 2.33 2.67 3 3.33 4.67: q1 = x[1] = 2.67 -> 2.50, median 3 -> 3.00, q3 = x[3] = 3.33 -> 3.50
+    # mean 16 / 5 = 3.2 -> 3.25; no minimum, no maximum
+    s = publish([D("4.67"), D("2.33"), D("3.00"), D("3.33"), D("2.67")])
+    assert s == Summary(5, False, median=D("3.00"), q1=D("2.50"), q3=D("3.50"), mean=D("3.25"))
+    # index: 12.5 37.5 50 62.5 87.5: q1 37.5 -> 40, median 50, q3 62.5 -> 60; mean 50
+    s = publish([D("12.5"), D("37.5"), D("50.0"), D("62.5"), D("87.5")], "index")
+    assert (s.q1, s.median, s.q3, s.mean) == (D("40"), D("50"), D("60"), D("50"))
+    with pytest.raises(ValueError):
+        publish([1, 2, 3, 4, 5], "percent")
+
+
+def test_publish_rounds_once_from_the_exact_value():
+    # exact mean 2.3749.. must go to 2.25 (rounding to 2.37 first, then to the grid, would agree here, but
+    # 2.3751 -> 2.50 and 2.37498 -> 2.25 only when rounded once)
+    assert publish([D("2.37498")] * 5).mean == D("2.25")
+    assert publish([D("2.3751")] * 5).mean == D("2.50")
+
+
+def test_median_differencing_by_one_institution_stays_ambiguous():
+    # A: 5 institutions; B: A plus x inside the middle.  Exact medians would give x = 2 * med_B - med_A.
+    base = [D("1.00"), D("2.00"), D("3.00"), D("4.00"), D("5.00")]
+    for x in (D("2.33"), D("2.67"), D("3.33"), D("3.67")):
+        a, b = publish(base), publish(base + [x])
+        guess = 2 * b.median - a.median
+        # the grid leaves x uncertain by +-1.5 * 0.5: candidates on thirds within that interval are many
+        candidates = [Fraction(k, 3) for k in range(3, 16) if abs(Fraction(k, 3) - Fraction(guess)) <= Fraction(3, 4)]
+        assert len(candidates) >= 4, (x, guess, candidates)
+
+
+def test_grids_are_the_documented_ones():
+    assert QUANTILE_GRID == {"level": D("0.5"), "index": D("10")}
+    assert MEAN_GRID == {"level": D("0.25"), "index": D("5")}
+
+
 # --------------------------------------------------------------------------- aggregate
 
 
@@ -176,17 +248,21 @@ def obs(institution_id, country, d1, d2, index):
     return Observation(institution_id, country, {"d1": d1 and D(d1), "d2": d2 and D(d2)}, index and D(index))
 
 
-# AR: 3 institutions, BR: 2 (suppressed), CL: 4 (one without a d2 score and without an index)
+# AR: 5 institutions, BR: 2 (suppressed), CL: 6 (one without a d2 score and without an index)
 OBSERVATIONS = [
     obs(1, "BR", "4.00", "3.00", "62.5"),
-    obs(2, "AR", "1.00", "2.00", "12.5"),
-    obs(3, "AR", "2.00", "3.00", "37.5"),
+    obs(2, "AR", "1.00", "2.33", "12.5"),
+    obs(3, "AR", "2.00", "2.67", "37.5"),
     obs(4, "CL", "3.00", None, None),
-    obs(5, "AR", "3.00", "4.00", "62.5"),
+    obs(5, "AR", "3.00", "3.00", "50.0"),
     obs(6, "BR", "5.00", "5.00", "100.0"),
     obs(7, "CL", "2.00", "2.00", "25.0"),
     obs(8, "CL", "4.00", "3.00", "62.5"),
     obs(9, "CL", "5.00", "4.00", "87.5"),
+    obs(10, "AR", "4.00", "3.33", "62.5"),
+    obs(11, "AR", "5.00", "4.67", "87.5"),
+    obs(12, "CL", "2.00", "3.00", "37.5"),
+    obs(13, "CL", "4.00", "4.00", "75.0"),
 ]
 
 
@@ -198,47 +274,63 @@ def test_aggregate_groups_sorted_with_all_last():
 
 def test_aggregate_country_cells():
     table = aggregate(OBSERVATIONS, DIMS)
-    # AR d1: 1 2 3 -> median 2, q1 1.5, q3 2.5, mean 2
+    # AR d1: 1 2 3 4 5 -> q1 2, median 3, q3 4, mean 3 (all on the grid already)
     ar = table["AR"]["d1"]
-    assert (ar.n, ar.suppressed, ar.median, ar.q1, ar.q3, ar.mean) == (3, False, D("2.00"), D("1.50"), D("2.50"), D("2.00"))
+    assert (ar.n, ar.suppressed, ar.median, ar.q1, ar.q3, ar.mean) == (5, False, D("3.00"), D("2.00"), D("4.00"), D("3.00"))
+    # AR d2: 2.33 2.67 3 3.33 4.67 -> q1 2.67 -> 2.50, median 3.00, q3 3.33 -> 3.50, mean 3.2 -> 3.25
+    assert (table["AR"]["d2"].q1, table["AR"]["d2"].median, table["AR"]["d2"].q3, table["AR"]["d2"].mean) == \
+        (D("2.50"), D("3.00"), D("3.50"), D("3.25"))
     # BR has two institutions: every BR cell is suppressed
     assert all(cell.suppressed and cell.n == 2 and cell.median is None and cell.mean is None for cell in table["BR"].values())
-    # CL d1: 2 3 4 5 -> median 3.5; CL d2: institution 4 has no score -> 2 3 4, n = 3, median 3
-    assert (table["CL"]["d1"].n, table["CL"]["d1"].median) == (4, D("3.50"))
-    assert (table["CL"]["d2"].n, table["CL"]["d2"].median) == (3, D("3.00"))
+    # CL d1: 2 2 3 4 4 5 -> median (3 + 4) / 2 = 3.5; q1 h = 1.25 -> 2.25 -> 2.50 (half-up); q3 h = 3.75 -> 4
+    # mean 20 / 6 = 3.33 -> 3.25
+    cl = table["CL"]["d1"]
+    assert (cl.n, cl.median, cl.q1, cl.q3, cl.mean) == (6, D("3.50"), D("2.50"), D("4.00"), D("3.25"))
+    # CL d2: institution 4 has no score -> 2 3 3 4 4, n = 5, median 3, mean 3.2 -> 3.25
+    assert (table["CL"]["d2"].n, table["CL"]["d2"].median, table["CL"]["d2"].mean) == (5, D("3.00"), D("3.25"))
+    # nothing published is a minimum or maximum
+    assert all(c.minimum is None and c.maximum is None for row in table.values() for c in row.values())
 
 
 def test_aggregate_all_includes_every_observation():
     table = aggregate(OBSERVATIONS, DIMS)
     every = table["ALL"]["d1"]
-    # d1 of all 9 (BR's suppressed two included): 1 2 2 3 3 4 4 5 5; sum 29
-    # median x[4] = 3; q1 h = 2 -> x[2] = 2; q3 h = 6 -> x[6] = 4; mean 29 / 9 = 3.222.. would be 3.22, but the
-    # suppressed country holds 2 institutions, so the region mean is withheld (complementary suppression)
-    assert every == Summary(9, False, median=D("3.00"), q1=D("2.00"), q3=D("4.00"), mean=None, minimum=D("1.00"), maximum=D("5.00"))
-    # d2: 8 scores (institution 4 has none): 2 2 3 3 3 4 4 5; sum 26 -> mean 3.25
-    # median h = 3.5: x[3] = 3, x[4] = 3 -> 3; q1 h = 1.75: x[1] = 2, x[2] = 3 -> 2 + 0.75 * 1 = 2.75
-    # q3 h = 5.25 -> x[5] = 4, x[6] = 4 -> 4
-    d2 = table["ALL"]["d2"]
-    # (the mean 3.25 is withheld: the suppressed country still holds 1 or 2 institutions in this column)
-    assert (d2.n, d2.median, d2.q1, d2.q3, d2.mean) == (8, D("3.00"), D("2.75"), D("4.00"), None)
+    # d1 of all 13 (BR's suppressed two included): 1 2 2 2 2 3 3 4 4 4 4 5 5 5 -> 13 values
+    values = sorted(Fraction(o.scores["d1"]) for o in OBSERVATIONS)
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    assert (every.n, every.median, every.q1, every.q3) == (13, to_grid(median, D("0.5")), to_grid(q1, D("0.5")), to_grid(q3, D("0.5")))
+    # the suppressed country holds 2 institutions, so the region mean is withheld (complementary suppression)
+    assert every.mean is None
+    assert table["ALL"]["d2"].n == 12 and table["ALL"]["d2"].mean is None
 
 
 def test_aggregate_index_row():
     table = aggregate(OBSERVATIONS, DIMS)
-    # AR index 12.5 37.5 62.5 -> median 37.5, q1 h=0.5 -> 25, q3 h=1.5 -> 50, mean 112.5 / 3 = 37.5
+    # AR index 12.5 37.5 50 62.5 87.5 -> q1 37.5 -> 40, median 50, q3 62.5 -> 60, mean 250 / 5 = 50
     ar = table["AR"]["index"]
-    assert (ar.n, ar.median, ar.q1, ar.q3, ar.mean) == (3, D("37.50"), D("25.00"), D("50.00"), D("37.50"))
-    # CL: institution 4 has no index -> 25 62.5 87.5, n = 3, mean 175 / 3 = 58.333.. -> 58.33
-    assert (table["CL"]["index"].n, table["CL"]["index"].mean) == (3, D("58.33"))
-    # ALL: 8 indices: 12.5 25 37.5 62.5 62.5 62.5 87.5 100, median h=3.5 -> 62.5; the mean (56.25) is withheld
-    # because the suppressed country's 2 institutions could be read off it
-    every = table["ALL"]["index"]
-    assert (every.n, every.mean, every.median, every.minimum, every.maximum) == (8, None, D("62.50"), D("12.50"), D("100.00"))
+    assert (ar.n, ar.median, ar.q1, ar.q3, ar.mean) == (5, D("50"), D("40"), D("60"), D("50"))
+    # CL: institution 4 has no index -> 25 37.5 62.5 75 87.5, n = 5, mean 287.5 / 5 = 57.5 -> 60 (half-up on 5)
+    assert (table["CL"]["index"].n, table["CL"]["index"].mean) == (5, D("60"))
+
+
+def test_aggregate_region_ignores_the_country_choice():
+    every = aggregate(OBSERVATIONS, DIMS)
+    only_ar = aggregate(OBSERVATIONS, DIMS, countries=["AR"])
+    with_br = aggregate(OBSERVATIONS, DIMS, countries=["AR", "BR"])
+    assert list(only_ar) == ["AR", "ALL"] and list(with_br) == ["AR", "BR", "ALL"]
+    assert only_ar["ALL"] == with_br["ALL"] == every["ALL"]
+    assert list(aggregate(OBSERVATIONS, DIMS, countries=["UY"])) == ["ALL"]
+
+
+def test_aggregate_threshold_can_be_raised_not_lowered():
+    assert aggregate(OBSERVATIONS, DIMS, min_cell=3)["BR"]["d1"].suppressed  # 2 < 5 still
+    raised = aggregate(OBSERVATIONS, DIMS, min_cell=6)
+    assert raised["AR"]["d1"].suppressed and not raised["CL"]["d1"].suppressed
 
 
 def test_aggregate_missing_dimension_counts_as_none():
     # scores without "d2" at all: the d2 cells are empty and suppressed
-    table = aggregate([Observation(i, "AR", {"d1": D("3.00")}, None) for i in (1, 2, 3)], DIMS)
+    table = aggregate([Observation(i, "AR", {"d1": D("3.00")}, None) for i in range(1, 6)], DIMS)
     assert table["AR"]["d1"].median == D("3.00")
     assert table["AR"]["d2"] == Summary(0, True)
     assert table["ALL"]["index"] == Summary(0, True)
@@ -251,7 +343,7 @@ def test_aggregate_empty_selection():
 
 
 def test_aggregate_refuses_repeated_institution():
-    # counting institution 1 twice would lift a two-institution cell to three
+    # counting institution 1 twice would lift a small cell
     repeated = [obs(1, "AR", "1.00", "1.00", "0.0"), obs(1, "AR", "2.00", "2.00", "25.0"), obs(2, "AR", "3.00", "3.00", "50.0")]
     with pytest.raises(ValueError, match="institution 1"):
         aggregate(repeated, DIMS)
@@ -264,6 +356,26 @@ def test_aggregate_refuses_reserved_names():
         aggregate(OBSERVATIONS, ("d1", "index"))
 
 
+# --------------------------------------------------------------------------- benchmark
+
+
+def test_benchmark_counts_only_the_other_institutions():
+    # a country of 3: the member and two others -> suppressed although the member would make 3
+    three = [Observation(i, "PE", {"d": D(v)}, None) for i, v in ((1, "2.00"), (2, "3.00"), (3, "4.00"))]
+    bench = benchmark_table(three, ["d"], 1, "PE")
+    assert bench["country"]["d"].suppressed and bench["region"]["d"].suppressed
+    # the member plus 4 others: still suppressed; plus 5 others: shown, on the half-level grid
+    five = three + [Observation(i, "PE", {"d": D("3.33")}, None) for i in (4, 5)]
+    assert benchmark_table(five, ["d"], 1, "PE")["country"]["d"].suppressed
+    six = five + [Observation(6, "PE", {"d": D("3.67")}, None)]
+    shown = benchmark_table(six, ["d"], 1, "PE")["country"]["d"]
+    # 2 3 3.33 3.33 3.67 4 -> median 3.33 -> 3.50
+    assert (shown.suppressed, shown.n, shown.median) == (False, 6, D("3.50"))
+    # the region counts other countries' institutions too
+    region = benchmark_table(three + [Observation(i, "AR", {"d": D("3.00")}, None) for i in range(10, 13)], ["d"], 1, "PE")
+    assert not region["region"]["d"].suppressed and region["country"]["d"].suppressed
+
+
 # --------------------------------------------------------------------------- heatmap
 
 
@@ -271,21 +383,22 @@ def test_heatmap_order_and_suppressed_cells():
     table = aggregate(list(reversed(OBSERVATIONS)), DIMS)
     cells = heatmap_cells(table, DIMS)
     assert cells == [
-        ("AR", "d1", D("2.00")),
-        ("AR", "d2", D("3.00")),   # 2 3 4
+        ("AR", "d1", D("3.00")),
+        ("AR", "d2", D("3.00")),
         ("BR", "d1", None),        # suppressed: 2 institutions
         ("BR", "d2", None),
         ("CL", "d1", D("3.50")),
         ("CL", "d2", D("3.00")),
-        ("ALL", "d1", D("3.00")),
-        ("ALL", "d2", D("3.00")),
+        ("ALL", "d1", table["ALL"]["d1"].median),
+        ("ALL", "d2", table["ALL"]["d2"].median),
     ]
 
 
 def test_heatmap_can_include_the_index_and_sorts_unsorted_tables():
     table = aggregate(OBSERVATIONS, DIMS)
     shuffled = {"ALL": table["ALL"], "CL": table["CL"], "AR": table["AR"]}
-    assert heatmap_cells(shuffled, ["index"]) == [("AR", "index", D("37.50")), ("CL", "index", D("62.50")), ("ALL", "index", D("62.50"))]
+    assert heatmap_cells(shuffled, ["index"]) == [("AR", "index", D("50")), ("CL", "index", D("60")),
+                                                 ("ALL", "index", table["ALL"]["index"].median)]
 
 
 # --------------------------------------------------------------------------- histogram
@@ -313,6 +426,21 @@ def test_histogram_refuses_bad_edges():
         histogram([1], [1])
     with pytest.raises(ValueError):
         histogram([1], [0, 2, 2, 3])
+
+
+def test_protected_histogram_merges_bars_below_the_threshold():
+    edges = [0, 20, 40, 60, 80, 100]
+    # 1 | 3 | 7 | 2 | 0 -> [0,60): 11 (1 + 3 + 7 reaches 5 at the third bin), then 2 + 0 joins the last bar
+    assert protected_histogram([1, 3, 7, 2, 0], edges) == [Bin(D(0), D(100), 13)]
+    # 5 | 0 | 6 | 5 | 1 -> [0,20) 5, [20,60) 6, [60,100] 5 + 1
+    assert protected_histogram([5, 0, 6, 5, 1], edges) == [Bin(D(0), D(20), 5), Bin(D(20), D(60), 6), Bin(D(60), D(100), 6)]
+    # a histogram of one (or of four) draws nothing
+    assert protected_histogram([0, 0, 1, 0, 0], edges) == []
+    assert protected_histogram([1, 1, 1, 1, 0], edges) == []
+    # every bar holds at least the threshold, raised thresholds too
+    assert all(b.count >= 8 for b in protected_histogram([3, 4, 5, 6, 7], edges, min_cell=8))
+    with pytest.raises(ValueError):
+        protected_histogram([1, 2], edges)
 
 
 # --------------------------------------------------------------------------- kappa
@@ -363,9 +491,11 @@ def test_kappa_systematic_over_rating():
     # kappa = 1 - 4/14 = 5/7 = 0.714285.. -> 0.714
     pairs = [(2, 1), (3, 2), (4, 3), (5, 4)]
     assert quadratic_weighted_kappa(pairs) == D("0.714")
-    a = agreement(pairs)
-    assert a.kappa == D("0.714") and a.kappa < 1
+    # published (5 institutions, one pair each): kappa on the 0.05 grid 0.714 -> 0.70, difference 1.00
+    a = agreement(pairs + [(3, 2)], institutions=5)
+    assert a.kappa == to_grid(quadratic_weighted_kappa(pairs + [(3, 2)]), D("0.05")) and a.kappa < 1
     assert a.mean_signed_difference == D("1.00")
+    assert agreement(pairs).suppressed  # 4 institutions
 
 
 def test_kappa_complete_disagreement_is_negative():
@@ -394,45 +524,54 @@ def test_kappa_refuses_levels_outside_the_categories():
 
 
 def test_agreement_counts_pairs_without_institutions():
-    # identical single category: kappa None, but the difference is 0.00 and the cell is shown
-    assert agreement([(3, 3)] * 3) == Agreement(n=3, pairs=3, suppressed=False, kappa=None, mean_signed_difference=D("0.00"))
+    # identical single category: kappa None, but the difference is 0.00 and the cell is shown (5 units)
+    assert agreement([(3, 3)] * 5) == Agreement(n=5, pairs=5, suppressed=False, kappa=None, mean_signed_difference=D("0.00"))
+    assert agreement([(3, 3)] * 4) == Agreement(n=4, pairs=4, suppressed=True, kappa=None, mean_signed_difference=None)
     assert agreement([(3, 3), (4, 2)]) == Agreement(n=2, pairs=2, suppressed=True, kappa=None, mean_signed_difference=None)
 
 
-def test_agreement_difference_rounds_half_up_and_harsh_is_negative():
-    # differences 1 + 0 * 7 = 1 over 8 pairs -> 0.125 -> 0.13; reversed -> -0.125 -> -0.13
+def test_agreement_difference_is_published_on_the_quarter_level():
+    # differences 1 + 0 * 7 = 1 over 8 pairs -> 0.125 -> 0.25 (half-up on the grid); reversed -> -0.25
     generous = [(2, 1)] + [(3, 3)] * 7
-    assert agreement(generous).mean_signed_difference == D("0.13")
-    assert agreement([(b, a) for a, b in generous]).mean_signed_difference == D("-0.13")
+    assert agreement(generous).mean_signed_difference == D("0.25")
+    assert agreement([(b, a) for a, b in generous]).mean_signed_difference == D("-0.25")
+    # 0.1 -> 0.00: a small generosity does not show
+    assert agreement([(2, 1)] + [(3, 3)] * 9).mean_signed_difference == D("0.00")
+
+
+def test_agreement_kappa_is_published_on_a_005_grid():
+    pairs = [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (2, 1), (4, 5), (3, 3)]
+    exact = quadratic_weighted_kappa(pairs)
+    assert agreement(pairs).kappa == to_grid(exact, D("0.05"))
 
 
 def test_agreement_table_suppresses_by_distinct_institutions():
     rows = [
         # AR: one institution, six criteria pairs on d1 -> still suppressed
         *[("AR", "d1", 10, 4, 3) for _ in range(6)],
-        # BR: three institutions on d1 (one pair each), two on d2
-        ("BR", "d1", 20, 3, 3), ("BR", "d1", 21, 4, 3), ("BR", "d1", 22, 2, 2),
-        ("BR", "d2", 20, 5, 5), ("BR", "d2", 21, 1, 2), ("BR", "d2", 21, 2, 2),
+        # BR: five institutions on d1 (one pair each), four on d2
+        ("BR", "d1", 20, 3, 3), ("BR", "d1", 21, 4, 3), ("BR", "d1", 22, 2, 2), ("BR", "d1", 23, 3, 3), ("BR", "d1", 24, 5, 5),
+        ("BR", "d2", 20, 5, 5), ("BR", "d2", 21, 1, 2), ("BR", "d2", 21, 2, 2), ("BR", "d2", 22, 3, 3), ("BR", "d2", 23, 3, 3),
     ]
     table = agreement_table(rows)
     assert list(table) == [("AR", "d1"), ("BR", "d1"), ("BR", "d2"), ("ALL", "d1"), ("ALL", "d2")]
 
     assert table[("AR", "d1")] == Agreement(n=1, pairs=6, suppressed=True, kappa=None, mean_signed_difference=None)
-    assert table[("BR", "d2")] == Agreement(n=2, pairs=3, suppressed=True, kappa=None, mean_signed_difference=None)
+    assert table[("BR", "d2")] == Agreement(n=4, pairs=5, suppressed=True, kappa=None, mean_signed_difference=None)
 
-    # BR d1: (3,3) (4,3) (2,2); differences 0 + 1 + 0 = 1 over 3 -> 0.333.. -> 0.33
-    # kappa: sum wO = 1; rows 2:1 3:1 4:1, cols 2:1 3:2 -> E_ij = rows_i * cols_j / 3
-    #   sum (i-j)^2 rows_i cols_j = self 2: (0*1 + 1*2) + self 3: (1*1 + 0*2) + self 4: (4*1 + 1*2) = 2 + 1 + 6 = 9
-    #   sum wE = 9 / 3 = 3; kappa = 1 - 1/3 = 0.667
+    # BR d1: differences 0 + 1 + 0 + 0 + 0 = 1 over 5 -> 0.2 -> 0.25
     br = table[("BR", "d1")]
-    assert (br.n, br.pairs, br.suppressed, br.kappa, br.mean_signed_difference) == (3, 3, False, D("0.667"), D("0.33"))
+    assert (br.n, br.pairs, br.suppressed, br.mean_signed_difference) == (5, 5, False, D("0.25"))
+    assert br.kappa == to_grid(quadratic_weighted_kappa([(3, 3), (4, 3), (2, 2), (3, 3), (5, 5)]), D("0.05"))
 
-    # ALL d1: institutions 10, 20, 21, 22 -> n = 4, 9 pairs; differences 6 * 1 + 1 = 7 -> 7/9 = 0.777.. -> 0.78
+    # ALL d1: institutions 10, 20..24 -> n = 6, 11 pairs; differences 6 + 1 = 7 -> 7/11 = 0.636.. -> 0.75
     every = table[("ALL", "d1")]
-    assert (every.n, every.pairs, every.suppressed, every.mean_signed_difference) == (4, 9, False, D("0.78"))
-    assert every.kappa == quadratic_weighted_kappa([(4, 3)] * 6 + [(3, 3), (4, 3), (2, 2)])
-    # ALL d2: only institutions 20 and 21 -> suppressed although three pairs
-    assert table[("ALL", "d2")].suppressed and table[("ALL", "d2")].n == 2
+    assert (every.n, every.pairs, every.suppressed, every.mean_signed_difference) == (6, 11, False, D("0.75"))
+    # ALL d2: only institutions 20..23 -> suppressed although five pairs
+    assert table[("ALL", "d2")].suppressed and table[("ALL", "d2")].n == 4
+    # the region ignores the country choice
+    only_br = agreement_table(rows, countries=["BR"])
+    assert list(only_br) == [("BR", "d1"), ("BR", "d2"), ("ALL", "d1"), ("ALL", "d2")] and only_br[("ALL", "d1")] == every
 
 
 def test_agreement_table_empty_and_reserved_country():
@@ -477,18 +616,18 @@ def test_module_imports_only_the_standard_library():
     assert "import_module" not in source and "__import__" not in source
 
 
-def test_region_mean_is_withheld_when_suppressed_countries_hold_one_or_two_institutions():
+def test_region_mean_is_withheld_when_suppressed_countries_hold_one_to_four_institutions():
     from decimal import Decimal as D
 
     from rubric_app.domain.comparison import Observation, aggregate
 
-    obs = [Observation(i, "AR", {"d": D("3.00")}, None) for i in range(1, 4)]  # AR: 3 institutions, visible
+    obs = [Observation(i, "AR", {"d": D("3.00")}, None) for i in range(1, 6)]  # AR: 5 institutions, visible
     obs.append(Observation(9, "PE", {"d": D("1.00")}, None))  # PE: 1 institution, suppressed
     table = aggregate(obs, ["d"])
     assert table["PE"]["d"].suppressed
-    # ALL mean (3*3 + 1) / 4 = 2.5 and AR's mean 3.00 would give PE's score away: withheld
+    # ALL mean (5*3 + 1) / 6 and AR's mean 3.00 would bound PE's score: withheld
     assert table["ALL"]["d"].mean is None
-    assert table["ALL"]["d"].median == D("3.00") and table["ALL"]["d"].n == 4
-    # with 3 or more suppressed-away institutions (or none) the region mean is published
-    more = obs + [Observation(10, "CO", {"d": D("2.00")}, None), Observation(11, "BO", {"d": D("2.00")}, None)]
-    assert aggregate(more, ["d"])["ALL"]["d"].mean == D("2.33")  # (3 + 3 + 3 + 1 + 2 + 2) / 6 = 2.333.. -> 2.33
+    assert table["ALL"]["d"].median == D("3.00") and table["ALL"]["d"].n == 6
+    # with 5 or more suppressed-away institutions (or none) the region mean is published
+    more = obs + [Observation(i, c, {"d": D("2.00")}, None) for i, c in ((10, "CO"), (11, "BO"), (12, "CL"), (13, "UY"))]
+    assert aggregate(more, ["d"])["ALL"]["d"].mean == D("2.50")  # (15 + 1 + 8) / 10 = 2.4 -> 2.50

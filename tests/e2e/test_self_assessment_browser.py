@@ -3,6 +3,7 @@ resumes with nothing lost, submits and downloads its PDF — in real Chromium.""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from pypdf import PdfReader
@@ -103,6 +104,15 @@ def test_register_assess_close_resume_submit_download(live_server, browser_facto
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url == f"{base}/register"  # "check your e-mail": the account opens with the link sent to the address
+
+    # 1b. Follow the confirmation link (read from the app's in-memory outbox) and confirm with the keyboard.
+    (message,) = [m for m in app.extensions["mail_outbox"] if m.to == EMAIL]
+    link = re.search(r"https?://\S+", message.body).group(0)
+    page.goto(link)
+    wait_focus(page, "confirm-button")
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert page.url == f"{base}/"

@@ -1,10 +1,11 @@
 """The comparison PDF (/compare/report.pdf as a reviewer): method note, suppression, medians, language.
 
-Data: Argentina has three institutions, Peru one (suppressed).
-  policy: AR 2,2,3 -> 2.33; 2,3,3 -> 2.67; 4,4,4 -> 4.00; PE 5.00
-    AR median 2.67, mean (2.33 + 2.67 + 4) / 3 = 3.00
-    region 2.33, 2.67, 4, 5 -> median (2.67 + 4) / 2 = 3.335 -> 3.34 (half-up)
-  other dimensions: AR 2, 3, 4 -> median 3.00; region 2, 3, 4, 5 -> median 3.50
+Data: Argentina has five institutions, Peru one (suppressed: fewer than 5).  Published figures follow
+docs/comparison.md: medians and quartiles on the half level, means on the quarter level.
+  policy: AR 2,2,3 -> 2.33; 2,3,3 -> 2.67; 3; 4; 4; PE 5.00
+    AR q1 = x2 = 2.67 -> 2.50, median 3.00, q3 4.00, mean 16 / 5 = 3.2 -> 3.25
+    region (all countries) 2.33, 2.67, 3, 4, 4, 5 -> median 3.5; its mean is withheld (Peru's one institution)
+  access (and the other dimensions): AR 2, 3, 3, 4, 4 -> q1 3, median 3, q3 4, mean 3.2 -> 3.25
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from pypdf import PdfReader
 from rubric_app.i18n import TRANSLATIONS
 from tests.conftest import login
 
-NAMES = ("Instituto Lapacho", "Centro Ceibo", "Escuela Quebracho", "Cetpro Ichu")
+NAMES = ("Instituto Lapacho", "Centro Ceibo", "Escuela Quebracho", "Cetpro Ichu", "Instituto Tala", "Escuela Timbó")
 
 
 
@@ -43,7 +44,8 @@ def levels(rubric, base: int, policy: tuple[int, int, int] | None = None) -> dic
 @pytest.fixture
 def data(factory, rubric):
     for name, country, answers in ((NAMES[0], "AR", levels(rubric, 2, (2, 2, 3))), (NAMES[1], "AR", levels(rubric, 3, (2, 3, 3))),
-                                   (NAMES[2], "AR", levels(rubric, 4)), (NAMES[3], "PE", levels(rubric, 5))):
+                                   (NAMES[2], "AR", levels(rubric, 4)), (NAMES[3], "PE", levels(rubric, 5)),
+                                   (NAMES[4], "AR", levels(rubric, 3)), (NAMES[5], "AR", levels(rubric, 4))):
         member = factory.user("member", institution=factory.institution(name=name, country=country))
         factory.assessment(member, levels=answers, submit=True)
 
@@ -76,55 +78,58 @@ def test_english_report_has_method_note_suppression_and_medians(reviewer_client)
     text = report(reviewer_client, "countries=AR,PE&lang=en")
     assert "Comparison of institutions and countries" in text
     assert "Method" in text and METHOD in text
-    assert SUPPRESSION % {"n": 3} in text
-    assert "self-assessed levels · 4 institutions · countries: Argentina, Peru" in text
+    assert SUPPRESSION % {"n": 5} in text
+    assert "Aggregates only: no institution-level data" in text and "coarse grid" in text
+    assert "self-assessed levels · 6 institutions · countries: Argentina, Peru" in text
     aggregates = between(text, "Aggregates", "Distribution per dimension")
-    assert "Peru Institutional policy and commitment 1 fewer than 3" in aggregates
-    assert aggregates.count("fewer than 3") == 7  # every Peru cell: six dimensions and the index
-    # Argentina policy: n 3, median 2.67, q1 2.50, q3 3.34 (2.67 + 0.5 * 1.33 = 3.335), mean 3.00
-    assert "Argentina Institutional policy and commitment 3 2.67 2.50 3.34 3.00" in aggregates
-    assert "Region Institutional policy and commitment 4 3.34" in aggregates
-    assert "Argentina Access, admission and retention 3 3.00 2.50 3.50 3.00" in aggregates
-    assert "2,67" not in text and "3,34" not in text
+    assert "Peru Institutional policy and commitment 1 fewer than 5" in aggregates
+    assert aggregates.count("fewer than 5") == 7  # every Peru cell: six dimensions and the index
+    assert "Argentina Institutional policy and commitment 5 3.00 2.50 4.00 3.25" in aggregates
+    assert "Region (all countries) Institutional policy and commitment 6 3.50 3.00 4.00 —" in aggregates
+    assert "Argentina Access, admission and retention 5 3.00 3.00 4.00 3.25" in aggregates
+    # nothing exact: neither 2.67 (an institution's policy score) nor a comma decimal
+    assert "2.67" not in aggregates and "2,67" not in text and "3,25" not in text
 
 
 def test_spanish_report_uses_spanish_text_and_decimal_commas(reviewer_client, rubric):
     text = report(reviewer_client, "countries=AR,PE&lang=es")
-    for msgid in ("Comparison of institutions and countries", METHOD, "fewer than 3"):
+    for msgid in ("Comparison of institutions and countries", METHOD):
         assert tr("es", msgid) != msgid, f"no Spanish translation for {msgid!r}"
         assert tr("es", msgid) in text, msgid
-    assert tr("es", SUPPRESSION) % {"n": 3} in text
-    assert METHOD not in text and "fewer than 3" not in text
+    assert tr("es", SUPPRESSION) % {"n": 5} in text
+    assert METHOD not in text
+    fewer = tr("es", "fewer than %(n)s") % {"n": 5}
     aggregates = between(text, tr("es", "Aggregates"), tr("es", "Distribution per dimension"))
     policy = rubric.dimension("policy").name("es")
-    assert f"Argentina {policy} 3 2,67 2,50 3,34 3,00" in aggregates
-    assert f"{tr('es', 'Region')} {policy} 4 3,34" in aggregates
-    assert "Perú" in aggregates and aggregates.count(tr("es", "fewer than 3")) == 7
-    assert "2.67" not in text and "3.34" not in text
+    assert f"Argentina {policy} 5 3,00 2,50 4,00 3,25" in aggregates
+    assert f"{tr('es', 'Region (all countries)')} {policy} 6 3,50" in aggregates
+    assert "Perú" in aggregates and aggregates.count(fewer) == 7
+    assert "3.25" not in text and "3.50" not in text
 
 
 def test_report_follows_the_filters_and_shows_no_institution_names(reviewer_client):
     text = report(reviewer_client, "countries=AR&lang=en")
-    assert "3 institutions · countries: Argentina" in text and "Peru" not in text
+    assert "5 institutions · countries: Argentina" in text and "Peru" not in text
     for name in NAMES:
         assert name not in text
-    # Argentina alone: the region is Argentina, so both show median 2.67 for policy
-    assert "Region Institutional policy and commitment 3 2.67" in text
+    # Argentina alone: the region still covers every country (Peru's institution too), median 3.50
+    assert "Argentina Institutional policy and commitment 5 3.00" in text
+    assert "Region (all countries) Institutional policy and commitment 6 3.50" in text
 
 
 def test_report_is_redrawn_when_the_data_change(app, factory, rubric, reviewer_client):
     before = report(reviewer_client, "countries=AR,PE&lang=en")
     assert before == report(reviewer_client, "countries=AR,PE&lang=en")
-    for name, level in (("Cetpro Tola", 3), ("Cetpro Queñua", 4)):
+    for name, level in (("Cetpro Tola", 3), ("Cetpro Queñua", 4), ("Cetpro Molle", 2), ("Cetpro Aliso", 4)):
         member = factory.user("member", institution=factory.institution(name=name, country="PE"))
         factory.assessment(member, levels=level, submit=True)
     after = report(reviewer_client, "countries=AR,PE&lang=en")
-    # Peru now has three institutions (3, 4, 5): its cells are published, median 4.00, mean 4.00
-    assert "fewer than 3" not in between(after, "Aggregates", "Distribution per dimension")
-    assert "Peru Institutional policy and commitment 3 4.00 3.50 4.50 4.00" in after
-    assert "6 institutions" in after
+    # Peru now has five institutions (2, 3, 4, 4, 5): published, median 4.00, q1 3.00, q3 4.00, mean 3.6 -> 3.50
+    assert "fewer than 5" not in between(after, "Aggregates", "Distribution per dimension")
+    assert "Peru Institutional policy and commitment 5 4.00 3.00 4.00 3.50" in after
+    assert "10 institutions" in after
 
 
 def test_unsupported_language_falls_back_to_spanish(reviewer_client):
     text = report(reviewer_client, "countries=AR,PE&lang=fr")
-    assert tr("es", METHOD) in text and "2,67" in text
+    assert tr("es", METHOD) in text and "3,25" in text

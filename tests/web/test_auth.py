@@ -1,8 +1,8 @@
 """Registration, sign-in/out, language switch, account page and API tokens."""
 from __future__ import annotations
 
+import re
 from urllib.parse import urljoin, urlsplit
-
 
 from rubric_app.models import ApiToken, Institution, User
 from tests.conftest import PASSWORD, login
@@ -53,12 +53,31 @@ def test_register_page_offers_iso_countries_only(client):
     assert 'value="EU"' not in page and 'value="ZZ"' not in page
 
 
-def test_register_creates_institution_and_member_and_signs_in(app, client):
+def last_link(app, to=None):
+    """The link in the newest message of the in-memory outbox (to ``to`` when given)."""
+    messages = [m for m in app.extensions.get("mail_outbox", []) if to is None or m.to == to]
+    assert messages, "no message sent"
+    match = re.search(r"https?://\S+", messages[-1].body)
+    assert match, messages[-1].body
+    return urlsplit(match.group(0)).path
+
+
+def test_register_sends_a_confirmation_link_that_opens_the_account_once(app, client):
     response = register(client)
-    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert response.status_code == 200
+    assert "ana@example.org" in text(response) and "Check your e-mail" in text(response)
     assert count(app, Institution) == 1 and count(app, User) == 1
     user = user_row(app, "ana@example.org")
-    assert user.role == "member" and user.institution_id is not None and user.locale == "en"
+    assert user.role == "member" and user.institution_id is not None and user.locale == "en" and not user.active
+    assert client.get("/account").status_code == 302  # not signed in before the confirmation
+    assert client.post("/login", data={"email": "ana@example.org", "password": REG["password"]}).status_code == 401
+    (message,) = app.extensions["mail_outbox"]
+    assert message.to == "ana@example.org" and message.language == "en" and message.subject == "Confirm your e-mail address"
+    link = last_link(app)
+    assert client.get(link).status_code == 200  # a page with a button: a mail scanner opening the link uses nothing up
+    assert not user_row(app, "ana@example.org").active
+    response = client.post(link)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
     with app.app_context():
         from rubric_app.extensions import db
 
@@ -69,26 +88,35 @@ def test_register_creates_institution_and_member_and_signs_in(app, client):
     home = client.get("/")
     assert home.status_code == 200 and "Centro de Formación Norte" in text(home)
     assert client.get("/account").status_code == 200
+    assert user_row(app, "ana@example.org").active
+    assert app.test_client().post(link).status_code == 404  # single use
+    assert app.test_client().post(link[:-3] + "xyz").status_code == 404  # forged
 
 
-def test_register_refuses_a_country_not_in_the_list(app, client):
-    for country in ("XX", "EU", "", "pe", "PER"):
-        response = register(client, country=country)
-        assert response.status_code == 422, country
-        assert 'id="country-err"' in response.get_data(as_text=True), country
-    assert count(app, Institution) == 0 and count(app, User) == 0
+def test_confirmation_link_expires(app, client, monkeypatch):
+    register(client)
+    link = last_link(app)
+    from rubric_app.services import accounts
+
+    monkeypatch.setattr(accounts.confirm_registration, "__kwdefaults__", {"max_age": -1})
+    assert client.post(link).status_code == 404
+    assert not user_row(app, "ana@example.org").active
 
 
-def test_register_duplicate_email_is_refused_and_writes_nothing(app, client, factory):
-    factory.user("member", email="ana@example.org")
+def test_register_with_an_existing_email_looks_the_same_and_tells_the_owner(app, factory):
+    factory.user("member", email="taken@example.org")
     before = (count(app, Institution), count(app, User))
-    response = register(client, institution_name="Otro centro", email="ANA@Example.org")
-    assert response.status_code == 422
-    body = text(response)
-    assert 'id="email-err"' in body and "An account with this e-mail address already exists." in body
-    assert (count(app, Institution), count(app, User)) == before
-    assert count(app, Institution, name="Otro centro") == 0
-    assert client.get("/account").status_code == 302  # not signed in
+    fresh = register(app.test_client(), institution_name="Otro centro", email="free@example.org")
+    taken = register(app.test_client(), institution_name="Centro B", email="TAKEN@Example.org")
+    taken_same_case = register(app.test_client(), institution_name="Centro C", email="taken@example.org")
+    assert fresh.status_code == taken.status_code == 200
+    normalise = lambda r: re.sub(r'value="[^"]+"', "", text(r).replace("free@example.org", "E").replace("taken@example.org", "E"))
+    assert normalise(fresh) == normalise(taken_same_case)
+    assert (count(app, Institution), count(app, User)) == (before[0] + 1, before[1] + 1)  # only the fresh one wrote
+    assert count(app, Institution, name="Otro centro") == 1 and count(app, Institution, name="Centro B") == 0
+    to_owner = [m for m in app.extensions["mail_outbox"] if m.to == "taken@example.org"]
+    assert len(to_owner) == 2 and all(m.subject == "You already have an account" for m in to_owner)
+    assert "/forgot" in to_owner[0].body
 
 
 def test_register_duplicate_institution_in_same_country_is_refused(app, client, factory):
@@ -104,17 +132,24 @@ def test_register_duplicate_institution_in_same_country_is_refused(app, client, 
 def test_register_same_institution_name_in_another_country_is_allowed(app, client, factory):
     factory.institution(name="Centro de Formación Norte", country="CO")
     response = register(client)
-    assert response.status_code == 302
+    assert response.status_code == 200
     assert count(app, Institution, name="Centro de Formación Norte") == 2
 
 
 def test_register_duplicate_name_with_non_ascii_capital_is_a_clean_422(app, client):
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    assert register(client, institution_name="Centro Ñandú", email="a@example.org").status_code == 302
-    client.post("/logout")
+    assert register(client, institution_name="Centro Ñandú", email="a@example.org").status_code == 200
     response = register(client, institution_name="Centro Ñandú", email="b@example.org")
     assert response.status_code == 422
     assert count(app, Institution) == 1 and count(app, User) == 1
+
+
+def test_register_refuses_a_country_not_in_the_list(app, client):
+    for country in ("XX", "EU", "", "pe", "PER"):
+        response = register(client, country=country)
+        assert response.status_code == 422, country
+        assert 'id="country-err"' in response.get_data(as_text=True), country
+    assert count(app, Institution) == 0 and count(app, User) == 0
 
 
 def test_register_password_mismatch_or_too_short(app, client):
@@ -240,16 +275,18 @@ def test_account_lists_tokens(app, member_client, member, factory):
     assert '/account/tokens/' in page and "/revoke" in page
 
 
-def test_create_token_shows_it_once(app, member_client, member):
+def test_create_token_shows_it_once_on_the_page_never_in_the_cookie(app, member_client, member):
     response = member_client.post("/account/tokens", data={"name": "ERP sync"})
-    assert response.status_code == 302 and response.headers["Location"] == "/account"
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
     assert count(app, ApiToken, user_id=member.id, name="ERP sync") == 1
-    first = member_client.get("/account").get_data(as_text=True)
-    import re
-
-    match = re.search(r'<code id="new-token">([^<]+)</code>', first)
+    match = re.search(r'<code id="new-token">([^<]+)</code>', response.get_data(as_text=True))
     assert match and match.group(1).startswith("rbk_")
     token = match.group(1)
+    cookie = member_client.get_cookie("session")
+    from flask.sessions import SecureCookieSessionInterface
+
+    serializer = SecureCookieSessionInterface().get_signing_serializer(app)
+    assert token not in repr(serializer.loads(cookie.value)) and "new_token" not in serializer.loads(cookie.value)
     assert member_client.get("/api/v1/assessments", headers=bearer(token)).status_code == 200
     second = member_client.get("/account").get_data(as_text=True)
     assert token not in second and 'id="new-token"' not in second

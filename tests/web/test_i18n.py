@@ -105,13 +105,15 @@ def test_spanish_is_the_default_and_the_browser_language_is_honoured(client):
 
 
 def test_service_messages_are_translated_when_shown(client, factory):
-    factory.user("member", email="taken@example.org")
+    # a taken institution name in the country (a taken e-mail is, on purpose, not revealed)
+    factory.institution(name="Centro Sul", country="BR")
     data = {"institution_name": "Centro Sul", "country": "BR", "city": "", "institution_type": "other", "sector": "private",
-            "name": "", "email": "taken@example.org", "password": "long-enough-1", "confirm": "long-enough-1"}
+            "name": "", "email": "nova@example.org", "password": "long-enough-pass-1", "confirm": "long-enough-pass-1"}
     response = client.post("/register?lang=pt", data=data)
     assert response.status_code == 422
-    message = tr("pt", "An account with this e-mail address already exists.")
-    assert message != "An account with this e-mail address already exists." and message in text(response)
+    source = "An institution with this name is already registered in this country."
+    message = tr("pt", source)
+    assert message != source and message in text(response)
 
 
 def test_country_names_follow_the_interface_language(client):
