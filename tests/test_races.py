@@ -269,6 +269,7 @@ def test_submit_racing_writes_scores_exactly_the_stored_answers(app, factory, me
     acked: list[tuple[int, str, int]] = []
     statuses: Counter = Counter()
     submitted = threading.Event()
+    writing = threading.Event()  # set once the writer has had a few writes acknowledged
     lock = threading.Lock()
     with live_server(app) as base:
         def writer():
@@ -282,12 +283,14 @@ def test_submit_racing_writes_scores_exactly_the_stored_answers(app, factory, me
                     statuses[status] += 1
                     if status == 200:
                         acked.append((body["version"], f"w{i}", level))
+                        if len(acked) >= 3:
+                            writing.set()
                 if submitted.is_set() and status == 409:
                     break
 
         def submitter():
             client = Client(base, token)
-            time.sleep(0)  # let the writer start; the loop below retries until it wins
+            writing.wait(timeout=SCENARIO_SECONDS)  # submit while the writes keep coming; retry until it wins
             for _ in range(100):
                 _s, headers, _b = client.json("GET", f"/api/v1/assessments/{aid}")
                 status, _h, _b = client.json("POST", f"/api/v1/assessments/{aid}/submit", headers={"If-Match": headers["ETag"]})
