@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Mapping
+from typing import Iterable, Mapping, Sequence
 
 from .instruments import Rubric, Text
 from .scoring import CriterionAnswer
@@ -55,3 +55,28 @@ def improvement_plan(rubric: Rubric, answers: Mapping[str, CriterionAnswer]) -> 
             )
     items.sort(key=lambda item: (-item.priority, item.order))
     return items
+
+
+#: how many plan items the report's one-page summary lists
+SUMMARY_ACTIONS = 5
+
+
+def priority_actions(items: Sequence[PlanItem], scores: Mapping[str, Decimal | None], done: Iterable[str] = (),
+                     limit: int = SUMMARY_ACTIONS) -> list[PlanItem]:
+    """The plan items a summary puts first (published in docs/scoring.md).
+
+    Items marked done are left out.  Higher priority comes first, as in the plan; among equal
+    priorities (in a first round every default target is one level up, so every priority is the
+    dimension weight) the item in the weaker dimension comes first (lower dimension score; a
+    dimension without a score counts as the weakest), then the item with the lower current level,
+    then rubric order.  ``scores`` maps dimension id to its score.
+    """
+    finished = set(done)
+
+    def weakness(item: PlanItem) -> Decimal:
+        value = scores.get(item.dimension_id)
+        return value if value is not None else Decimal(-1)
+
+    open_items = [item for item in items if item.criterion_id not in finished]
+    open_items.sort(key=lambda item: (-item.priority, weakness(item), item.current, item.order))
+    return open_items[:max(0, limit)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import Mapping
 
 from .instruments import LEVELS, Dimension, Rubric
@@ -69,6 +70,10 @@ def validate_answer(rubric: Rubric, answer: CriterionAnswer) -> CriterionAnswer:
     if not rubric.has_criterion(cid):
         raise AnswerError(cid, "criterion", f"unknown criterion '{cid}'")
     if answer.not_applicable:
+        if not rubric.criterion(cid).not_applicable_allowed:
+            raise AnswerError(cid, "not_applicable",
+                              f"criterion '{cid}' applies to every institution and cannot be not applicable: choose a level from "
+                              f"{LEVELS[0]} to {LEVELS[-1]}")
         if not answer.na_reason.strip():
             raise AnswerError(cid, "na_reason", "a reason is required when a criterion is not applicable")
         return CriterionAnswer(cid, None, True, answer.na_reason.strip(), None, answer.evidence)
@@ -180,3 +185,27 @@ def target_profile(rubric: Rubric, answers: Mapping[str, CriterionAnswer]) -> di
                    if c.id in answers and answers[c.id].effective_target is not None]
         profile[dim.id] = round_half_up(Decimal(sum(targets)) / Decimal(len(targets)), TWO_PLACES) if targets else None
     return profile
+
+
+def exact_dimension_mean(dimension: Dimension, answers: Mapping[str, CriterionAnswer]) -> Fraction | None:
+    """The unrounded mean level of a dimension that has a score (None otherwise)."""
+    result = dimension_result(dimension, answers)
+    if result.score is None:
+        return None
+    levels = [answers[c.id].level for c in dimension.criteria if c.id in answers and answers[c.id].level is not None
+              and not answers[c.id].not_applicable]
+    return Fraction(sum(levels), len(levels))
+
+
+def score_change(dimension: Dimension, now: Mapping[str, CriterionAnswer], before: Mapping[str, CriterionAnswer]) -> Decimal | None:
+    """Change of a dimension's score between two rounds, from the unrounded means, rounded half-up to 2 decimals.
+
+    Subtracting two rounded scores would print two equal changes differently (2.67 - 1.33 = 1.34
+    but 3.00 - 1.67 = 1.33, both a gain of 4 levels over 3 criteria); the change is computed
+    before rounding so equal gains read the same.
+    """
+    a, b = exact_dimension_mean(dimension, now), exact_dimension_mean(dimension, before)
+    if a is None or b is None:
+        return None
+    diff = a - b
+    return round_half_up(Decimal(diff.numerator) / Decimal(diff.denominator), TWO_PLACES)

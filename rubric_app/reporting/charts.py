@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 
 import reportlab
 from reportlab.graphics import renderSVG
-from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Polygon, Rect, String
+from reportlab.graphics.shapes import Circle, Drawing, Group, Line, PolyLine, Polygon, Rect, String
 from reportlab.lib import colors
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
@@ -52,6 +52,40 @@ def _wrap(text: str, width: int = 20) -> list[str]:
     return lines[:6]
 
 
+def wrap_to_width(text: str, width: float, size: float, font: str = FONT, max_lines: int = 6) -> list[str]:
+    """Words of ``text`` in lines no wider than ``width`` points (a word too long for a line is cut with a hyphen).
+
+    Never drops words silently: beyond ``max_lines`` the last line ends with an ellipsis.
+    """
+    register_fonts()
+
+    def fits(t: str) -> bool:
+        return pdfmetrics.stringWidth(t, font, size) <= width
+
+    lines: list[str] = []
+    for word in text.split():
+        while not fits(word) and len(word) > 1:
+            cut = len(word) - 1
+            while cut > 1 and not fits(word[:cut] + "-"):
+                cut -= 1
+            if lines and fits(lines[-1] + " " + word[:cut] + "-"):
+                lines[-1] += " " + word[:cut] + "-"
+            else:
+                lines.append(word[:cut] + "-")
+            word = word[cut:]
+        if lines and fits(lines[-1] + " " + word):
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        last = lines[-1]
+        while last and not fits(last + "…"):
+            last = last[:-1]
+        lines[-1] = last.rstrip() + "…"
+    return lines
+
+
 def radar_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], colors.Color]],
                   *, size: float = 340, scale: Sequence[float] = LEVELS, origin: float | None = None, legend: bool = True) -> Drawing:
     """A radar chart: one axis per label, rings at each value of ``scale``, one polygon per series.
@@ -84,7 +118,7 @@ def radar_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[fl
         drawing.add(Line(cx, cy, x, y, strokeColor=GRID_COLOUR, strokeWidth=0.6))
         lx, ly = point(i, high + (high - centre) * 0.12)
         anchor = "middle" if abs(lx - cx) < 8 else ("start" if lx > cx else "end")
-        lines = _wrap(label)
+        lines = wrap_to_width(label, 95, 8)
         if anchor == "middle":
             top = ly + (len(lines) - 1) * 9.5 if ly > cy else ly - 6
         else:
@@ -207,21 +241,29 @@ def _heat_colour(value: float, low: float = 1, high: float = 5) -> colors.Color:
 
 
 def heatmap_drawing(rows: Sequence[str], columns: Sequence[str], values: dict[tuple[str, str], float | None],
-                    *, suppressed_label: str = "<3", cell: float = 60, lang: str = "en") -> Drawing:
-    """A rows × columns grid of medians (1..5); None cells are shown as suppressed."""
+                    *, suppressed_label: str = "<3", cell: float = 60, lang: str = "en", legend: tuple[str, str] | None = None) -> Drawing:
+    """A rows × columns grid of medians (1..5); None cells are shown as suppressed.
+
+    Column labels wrap within their column (the header grows to fit them).  ``legend`` is
+    (scale title, meaning of a suppressed cell): with it a colour scale from 1 to 5 and a grey
+    swatch are drawn under the grid.
+    """
     register_fonts()
-    label_width, header = 120, 62
-    row_height = 22
+    label_width, row_height, line_h = 120, 22, 8
+    heads = [wrap_to_width(column, cell - 6, 6.5, max_lines=7) for column in columns]
+    header = max((len(h) for h in heads), default=1) * line_h + 8
+    legend_h = 34 if legend else 0
     width = label_width + cell * len(columns) + 4
-    height = header + row_height * len(rows) + 4
+    height = header + row_height * len(rows) + 4 + legend_h
     drawing = Drawing(width, height)
-    for j, column in enumerate(columns):
+    for j, lines in enumerate(heads):
         x = label_width + j * cell + cell / 2
-        for k, line in enumerate(_wrap(column, 13)[:6]):
-            drawing.add(String(x, height - 10 - k * 9, line, fontName=FONT, fontSize=7, textAnchor="middle"))
+        for k, line in enumerate(lines):
+            drawing.add(String(x, height - 9 - k * line_h, line, fontName=FONT, fontSize=6.5, textAnchor="middle"))
     for i, row in enumerate(rows):
         y = height - header - (i + 1) * row_height
-        drawing.add(String(label_width - 6, y + row_height / 2 - 3, row, fontName=FONT, fontSize=8, textAnchor="end"))
+        label = wrap_to_width(row, label_width - 10, 8, max_lines=1)[0] if row else ""
+        drawing.add(String(label_width - 6, y + row_height / 2 - 3, label, fontName=FONT, fontSize=8, textAnchor="end"))
         for j, column in enumerate(columns):
             value = values.get((row, column))
             x = label_width + j * cell
@@ -230,6 +272,19 @@ def heatmap_drawing(rows: Sequence[str], columns: Sequence[str], values: dict[tu
             text = _fmt(value, 2, lang) if value is not None else suppressed_label
             ink = colors.white if value is not None and value >= 3.2 else colors.HexColor("#1d2733")
             drawing.add(String(x + cell / 2, y + row_height / 2 - 3, text, fontName=FONT, fontSize=8, textAnchor="middle", fillColor=ink))
+    if legend:
+        title, suppressed_meaning = legend
+        steps, step_w, x0, y0 = 16, 9, label_width, 10
+        drawing.add(String(x0, y0 + 14, title, fontName=FONT, fontSize=7, fillColor=colors.HexColor("#1d2733")))
+        for k in range(steps):
+            drawing.add(Rect(x0 + k * step_w, y0, step_w, 8, fillColor=_heat_colour(1 + 4 * (k + 0.5) / steps), strokeColor=None))
+        for level in range(1, 6):
+            x = x0 + steps * step_w * (level - 1) / 4
+            drawing.add(String(x, y0 - 8, str(level), fontName=FONT, fontSize=6.5, textAnchor="middle", fillColor=colors.HexColor("#4a5866")))
+        sx = x0 + steps * step_w + 18
+        drawing.add(Rect(sx, y0, 14, 8, fillColor=colors.HexColor("#f1f3f5"), strokeColor=colors.HexColor("#b8c2cc"), strokeWidth=0.4))
+        drawing.add(String(sx + 18, y0 + 1, f"{suppressed_label}: {suppressed_meaning}", fontName=FONT, fontSize=7,
+                           fillColor=colors.HexColor("#1d2733")))
     return drawing
 
 
@@ -261,35 +316,63 @@ def boxes_drawing(rows: Sequence[tuple[str, float | None, float | None, float | 
     return drawing
 
 
-def histogram_drawing(edges: Sequence[float], counts: Sequence[int], *, width: float = 420, height: float = 130) -> Drawing:
-    """Vertical bars of counts per bin [edges[i], edges[i+1])."""
+def _count_ticks(peak: int, most: int = 5) -> list[int]:
+    """Whole-number ticks from 0 to at least ``peak`` in steps of 1, 2, 5, 10, 20, 50..., at most ``most`` steps."""
+    peak = max(1, int(peak))
+    magnitude = 1
+    while True:
+        for factor in (1, 2, 5):
+            step = factor * magnitude
+            if -(-peak // step) <= most:
+                return list(range(0, -(-peak // step) * step + 1, step))
+        magnitude *= 10
+
+
+def histogram_drawing(edges: Sequence[float], counts: Sequence[int], *, width: float = 420, height: float = 150,
+                      x_title: str = "", y_title: str = "", lang: str = "en") -> Drawing:
+    """Vertical bars of counts per bin [edges[i], edges[i+1]), with whole-number count ticks and axis titles."""
     register_fonts()
     drawing = Drawing(width, height)
-    left, bottom, top = 28, 18, 10
+    left, bottom, top = 40 if y_title else 28, 30 if x_title else 18, 10
     plot_w, plot_h = width - left - 8, height - bottom - top
-    peak = max(counts) if counts and max(counts) > 0 else 1
-    bar = plot_w / max(1, len(counts))
-    for k in range(0, 5):
-        y = bottom + plot_h * k / 4
+    ticks = _count_ticks(max(counts) if counts else 0)
+    peak = ticks[-1]
+    for value in ticks:
+        y = bottom + plot_h * value / peak
         drawing.add(Line(left, y, width - 8, y, strokeColor=GRID_COLOUR, strokeWidth=0.4))
-        drawing.add(String(left - 4, y - 3, f"{peak * k / 4:.0f}", fontName=FONT, fontSize=6.5, textAnchor="end", fillColor=colors.HexColor("#5c6b7a")))
+        drawing.add(String(left - 4, y - 3, _fmt(value, 0, lang), fontName=FONT, fontSize=7, textAnchor="end", fillColor=colors.HexColor("#5c6b7a")))
+    low, high = float(edges[0]), float(edges[-1])
+    span = (high - low) or 1.0
+
+    def x_of(v: float) -> float:
+        return left + plot_w * (float(v) - low) / span
+
     for i, count in enumerate(counts):
-        h = plot_h * count / peak
-        drawing.add(Rect(left + i * bar + 1, bottom, bar - 2, h, fillColor=CURRENT_COLOUR, strokeColor=None))
-        drawing.add(String(left + i * bar, bottom - 10, f"{edges[i]:g}", fontName=FONT, fontSize=6.5, textAnchor="middle",
-                           fillColor=colors.HexColor("#5c6b7a")))
-    drawing.add(String(left + len(counts) * bar, bottom - 10, f"{edges[-1]:g}", fontName=FONT, fontSize=6.5, textAnchor="middle",
-                       fillColor=colors.HexColor("#5c6b7a")))
+        x0, x1 = x_of(edges[i]), x_of(edges[i + 1])
+        drawing.add(Rect(x0 + 1, bottom, max(0.5, x1 - x0 - 2), plot_h * count / peak, fillColor=CURRENT_COLOUR, strokeColor=None))
+    for edge in edges:
+        drawing.add(String(x_of(edge), bottom - 10, _fmt(float(edge), 0 if float(edge) == int(float(edge)) else 1, lang), fontName=FONT,
+                           fontSize=7, textAnchor="middle", fillColor=colors.HexColor("#5c6b7a")))
+    if x_title:
+        drawing.add(String(left + plot_w / 2, 3, x_title, fontName=FONT, fontSize=7.5, textAnchor="middle", fillColor=colors.HexColor("#1d2733")))
+    if y_title:
+        group = Group(String(0, 0, y_title, fontName=FONT, fontSize=7.5, textAnchor="middle", fillColor=colors.HexColor("#1d2733")))
+        group.transform = (0, 1, -1, 0, 10, bottom + plot_h / 2)
+        drawing.add(group)
     return drawing
 
 
 def grouped_bars_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], colors.Color]],
                          *, low: float = 0, high: float = 5, width: float = 460, lang: str = "en") -> Drawing:
-    """Horizontal grouped bars: per label one bar per series (None = no bar), with a legend."""
+    """Horizontal grouped bars: per label one bar per series (None = no bar), with a legend.
+
+    Labels wrap to as many lines as they need (the group grows), so no label is cut.
+    """
     register_fonts()
-    label_width, bar_h = 150, 7
-    group_h = bar_h * len(series) + 6
-    height = 24 + group_h * len(labels) + 14
+    label_width, bar_h, line_h = 150, 7, 8
+    wrapped = [wrap_to_width(label, label_width - 10, 7) for label in labels]
+    heights = [max(bar_h * len(series), line_h * len(lines)) + 6 for lines in wrapped]
+    height = 24 + sum(heights) + 14
     drawing = Drawing(width, height)
     plot = width - label_width - 40
 
@@ -299,17 +382,17 @@ def grouped_bars_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequ
     for tick in range(int(low), int(high) + 1):
         drawing.add(Line(x_of(tick), 12, x_of(tick), height - 22, strokeColor=GRID_COLOUR, strokeWidth=0.4))
         drawing.add(String(x_of(tick), 3, str(tick), fontName=FONT, fontSize=6.5, textAnchor="middle", fillColor=colors.HexColor("#5c6b7a")))
-    for i, label in enumerate(labels):
-        top = height - 24 - i * group_h
-        lines = _wrap(label, 28)[:2]
+    top = height - 24
+    for i, lines in enumerate(wrapped):
         for k, line in enumerate(lines):
-            drawing.add(String(label_width - 6, top - 8 - k * 8, line, fontName=FONT, fontSize=7, textAnchor="end"))
+            drawing.add(String(label_width - 6, top - 7 - k * line_h, line, fontName=FONT, fontSize=7, textAnchor="end"))
         for s, (_name, values, colour) in enumerate(series):
             v = values[i]
             y = top - (s + 1) * bar_h
             if v is not None:
                 drawing.add(Rect(x_of(low), y, max(0.5, x_of(float(v)) - x_of(low)), bar_h - 1, fillColor=colour, strokeColor=None))
                 drawing.add(String(x_of(float(v)) + 3, y + 1, _fmt(float(v), 2, lang), fontName=FONT, fontSize=6, fillColor=colors.HexColor("#1d2733")))
+        top -= heights[i]
     x = label_width
     for name, _values, colour in series:
         drawing.add(Rect(x, height - 12, 9, 7, fillColor=colour, strokeColor=None))

@@ -124,12 +124,21 @@ class Comparison:
     score_edges: dict[str, list] = field(default_factory=dict)
     #: institutions in the region's universe (every country, the other filters applied)
     region_institutions: int = 0
+    #: institutions compared (in the chosen countries) that are synthetic demo data
+    synthetic: int = 0
     #: rendered charts by language, filled by the web layer (the result is cached with them)
     rendered: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def countries(self) -> list[str]:
         return [g for g in self.table if g != "ALL"]
+
+    def agreement_rows(self) -> list[tuple[tuple[str, str], Agreement]]:
+        """The agreement cells by country (in the table's order, the region last), dimensions in rubric order."""
+        groups = {g: i for i, g in enumerate(list(self.table))}
+        dims = {d.id: i for i, d in enumerate(self.rubric.dimensions)}
+        return sorted(self.agreement.items(), key=lambda kv: (groups.get(kv[0][0], len(groups)), kv[0][0] == "ALL", kv[0][0],
+                                                              dims.get(kv[0][1], len(dims)), kv[0][1]))
 
     @property
     def institutions(self) -> int:
@@ -145,7 +154,7 @@ def _rows(session: Session, filters: Filters, *, by_country: bool = True):
     scores = Assessment.validated_scores if filters.basis == "validated" else Assessment.self_scores
     query = (select(Assessment.id, Assessment.institution_id, Institution.name, Institution.country, Assessment.instrument_id,
                     Assessment.instrument_version, Assessment.round_number, Assessment.submitted_at,
-                    scores.label("scores"), Assessment.level_pairs)
+                    scores.label("scores"), Assessment.level_pairs, Institution.synthetic)
              .join(Institution, Institution.id == Assessment.institution_id)
              .where(Assessment.status.in_(statuses)))
     if filters.instrument:
@@ -266,6 +275,7 @@ def _compute(session: Session, registry: Registry, filters: Filters, with_instit
         index_edges=index_edges,
         score_edges=score_edges,
         region_institutions=len(observations),
+        synthetic=sum(1 for row in latest.values() if row.synthetic and (not chosen or row.country in chosen)),
     )
 
 
@@ -304,11 +314,12 @@ def comparison_json(result: Comparison, *, with_institutions: bool = False) -> d
         "disclosure": disclosure_json(result.min_cell),
         "institutions": result.institutions,
         "region_institutions": result.region_institutions,
+        "synthetic_institutions": result.synthetic,
         "groups": {group: {key: summary_json(s) for key, s in cells.items()} for group, cells in result.table.items()},
         "agreement": [
             {"country": country, "dimension": dim, "institutions": a.n, "pairs": a.pairs, "suppressed": a.suppressed,
              "kappa": _num(a.kappa), "mean_signed_difference": _num(a.mean_signed_difference)}
-            for (country, dim), a in sorted(result.agreement.items())
+            for (country, dim), a in result.agreement_rows()
         ],
         "index_histogram": {"edges": [_num(e) for e in result.index_edges], "counts": result.index_histogram},
     }

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from ..domain.instruments import Registry
+from ..domain.scoring import score_change
 from ..i18n import country_name
 from ..models import Assessment
 from ..reporting.assessment_pdf import PlanNote, ReportInput, build_assessment_pdf
@@ -16,7 +17,7 @@ from . import assessments as svc
 from .files import write_once
 
 #: bump when the layout changes, so cached PDFs are redrawn
-LAYOUT_VERSION = "2"
+LAYOUT_VERSION = "3"
 
 
 def report_input(registry: Registry, assessment: Assessment, lang: str, session: Session | None = None) -> ReportInput:
@@ -34,7 +35,15 @@ def report_input(registry: Registry, assessment: Assessment, lang: str, session:
         return cell.median if cell is not None and not cell.suppressed else None
 
     previous = svc.previous_scores(session, registry, assessment) if session is not None else None
+    changes = {}
+    if previous is not None:
+        now, before = svc.answer_map(assessment), svc.answer_map(previous[0])
+        changes = {d.id: score_change(d, now, before) for d in rubric.dimensions}
+    validated_on = assessment.reviewed_at.date() if assessment.status == "validated" and assessment.reviewed_at else None
     return ReportInput(
+        changes=changes,
+        validated_on=validated_on,
+        synthetic=bool(inst.synthetic),
         validated=svc.scores(registry, assessment, validated=True) if assessment.status == "validated" else None,
         review={r.criterion_id: (r.validated_level, r.review_comment or "") for r in assessment.answers
                 if r.validated_level is not None or r.review_comment},
@@ -59,7 +68,9 @@ def _fingerprint(data: ReportInput, lang: str) -> str:
         "layout": LAYOUT_VERSION,
         "lang": lang,
         "rubric": data.rubric.hash,
-        "head": [data.institution, data.country, data.city, data.round_number, data.status, data.report_date.isoformat()],
+        "head": [data.institution, data.country, data.city, data.round_number, data.status, data.report_date.isoformat(),
+                 data.validated_on.isoformat() if data.validated_on else None, data.synthetic],
+        "changes": sorted((k, str(v)) for k, v in data.changes.items()),
         "answers": sorted((a.criterion_id, a.level, a.not_applicable, a.na_reason, a.target, a.evidence) for a in data.answers.values()),
         "notes": sorted((k, n.responsible, n.due_date.isoformat() if n.due_date else None, n.status, n.note) for k, n in data.plan_notes.items()),
         "review": sorted((k, v[0], v[1]) for k, v in data.review.items()),

@@ -156,3 +156,30 @@ def test_plan_item_is_frozen(mini):
     (item,) = improvement_plan(mini, answers(a1=(1, 2)))
     with pytest.raises(dataclasses.FrozenInstanceError):
         item.target = 5  # type: ignore[misc]
+
+
+def test_priority_actions_break_equal_priorities_by_weaker_dimension_then_lower_level(mini):
+    from rubric_app.domain.planning import priority_actions
+    from rubric_app.domain.scoring import score_rubric
+
+    # every item one level up: all priorities equal the dimension weight (1)
+    spec = answers(a1=(3, 4), a2=(4, 5), a3=(2, 3), b1=(1, 2), b2=(2, 3))
+    plan = improvement_plan(mini, spec)
+    assert len({item.priority for item in plan}) == 1
+    assert [item.criterion_id for item in plan] == ["a1", "a2", "a3", "b1", "b2"]  # the plan keeps rubric order
+    scores = {d: r.score for d, r in score_rubric(mini, spec).dimensions.items()}  # alpha 3.00, beta 1.50
+    chosen = priority_actions(plan, scores, limit=5)
+    assert [item.criterion_id for item in chosen] == ["b1", "b2", "a3", "a1", "a2"]
+    assert [item.criterion_id for item in priority_actions(plan, scores, done=["b1"], limit=2)] == ["b2", "a3"]
+    assert priority_actions(plan, scores, limit=0) == []
+    # a dimension without a score counts as the weakest
+    assert priority_actions(plan, {"alpha": scores["alpha"], "beta": None}, limit=1)[0].criterion_id == "b1"
+    assert priority_actions(plan, {"alpha": None, "beta": scores["beta"]}, limit=1)[0].criterion_id == "a3"
+
+
+def test_priority_actions_put_higher_priority_first_whatever_the_dimension(mini):
+    from rubric_app.domain.planning import priority_actions
+
+    spec = answers(a1=(3, 5), b1=(1, 2))
+    plan = improvement_plan(mini, spec)
+    assert [i.criterion_id for i in priority_actions(plan, {"alpha": Decimal("4.5"), "beta": Decimal("1")})] == ["a1", "b1"]
