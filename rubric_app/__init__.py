@@ -58,6 +58,11 @@ def create_app(test_config: dict | None = None, *, check_schema: bool = True) ->
         MAX_CONTENT_LENGTH=16 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,
     )
+    # commitment letters: issuing office, signatory, logo, reference prefix, language per country
+    # (LETTER_* keys, documented in docs/letters.md; instance/config.py overrides them)
+    from .services.documents import LETTER_SETTINGS
+
+    app.config.from_mapping({name: (dict(value) if isinstance(value, dict) else value) for name, value in LETTER_SETTINGS.items()})
     if test_config is None:
         ensure_instance_config(app.instance_path)
         app.config.from_pyfile("config.py")

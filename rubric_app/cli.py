@@ -433,7 +433,8 @@ def seed_command(seed_value: int) -> None:
             base = rng.randint(1, 4)
             answers = []
             for crit in rubric.criteria:
-                if rng.random() < 0.06:
+                # criteria that always apply (not_applicable_allowed: false) get a level
+                if rng.random() < 0.06 and crit.not_applicable_allowed:
                     answers.append(CriterionAnswer(crit.id, None, True, "Demo: no aplica en esta institución (datos ficticios)."))
                 else:
                     level = max(1, min(5, base + rng.choice((-1, 0, 0, 1))))
@@ -505,7 +506,7 @@ providers_cli = AppGroup("providers", help="SDE providers and selection rounds."
 def letters_command(round_id: int, lang: str) -> None:
     """Write the round's report and every selected provider's commitment letter, zipped, under reports/."""
     from .extensions import db
-    from .models import SelectionRound
+    from .models import ROUND_FROZEN, SelectionRound
     from .services.documents import round_documents_zip, selected_rows
 
     session = db.new_session()
@@ -513,8 +514,12 @@ def letters_command(round_id: int, lang: str) -> None:
         rnd = session.get(SelectionRound, round_id)
         if rnd is None:
             raise click.ClickException(f"No selection round {round_id}.")
+        if rnd.status != ROUND_FROZEN:
+            raise click.ClickException(f"Round {round_id} is open: commitment letters are issued only for frozen rounds. "
+                                       "Freeze it first (its selection can then no longer change).")
         total = len(selected_rows(rnd)) + 1
-        with click.progressbar(length=total, label=f"Round {round_id}: report and {total - 1} letters ({lang})", show_pos=True) as bar:
+        label = f"Round {round_id}: report ({lang}) and {total - 1} letters, each in its provider's language"
+        with click.progressbar(length=total, label=label, show_pos=True) as bar:
             state = {"done": 0}
 
             def progress(done: int, _total: int) -> None:

@@ -264,6 +264,9 @@ class AuditEntry(Base):
 
 PROVIDER_TYPES = ("public_body", "private_firm", "ngo", "chamber", "university", "other")
 ROUND_OPEN, ROUND_FROZEN = "open", "frozen"
+#: a round's commitment-letter terms: column -> (default, minimum, maximum)
+LETTER_TERMS = {"letter_months": (24, 1, 120), "courses_per_year": (4, 0, 1000), "women_share": (60, 0, 100),
+                "facilitators": (2, 0, 1000)}
 
 
 class Provider(Base):
@@ -282,6 +285,9 @@ class Provider(Base):
     contact_name: Mapped[str] = mapped_column(String(200), default="")
     contact_email: Mapped[str] = mapped_column(String(254), default="")
     contact_phone: Mapped[str] = mapped_column(String(60), default="")
+    #: the person who signs for the provider (commitment letter), and their position
+    legal_representative: Mapped[str] = mapped_column(String(200), default="")
+    legal_representative_position: Mapped[str] = mapped_column(String(200), default="")
     #: eligibility fact id -> yes/no
     facts: Mapped[dict] = mapped_column(JSON, default=dict)
     #: item id -> score 0..4 (None: not assessed)
@@ -314,6 +320,13 @@ class SelectionRound(Base):
     results: Mapped[list] = mapped_column(JSON, default=list)
     #: "open" (re-runs on the current registry) or "frozen" (inputs and results kept)
     status: Mapped[str] = mapped_column(String(16), default=ROUND_OPEN)
+    #: the commitment letters' term and quantified targets (see LETTER_TERMS)
+    letter_months: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
+    courses_per_year: Mapped[int] = mapped_column(Integer, default=4, server_default="4")
+    #: share of participants who are women migrants or refugees, in percent (0..100)
+    women_share: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    #: staff each institution designates for facilitator certification
+    facilitators: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     #: optimistic-concurrency version: bumped on every change; writes name the version they saw
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -20,10 +20,11 @@ from sqlalchemy import Column, Index, Integer, MetaData, String, Table, UniqueCo
 from rubric_app import PROJECT_ROOT, create_app, schema
 from rubric_app.cli import db_cli
 from rubric_app.extensions import db
-from rubric_app.models import Assessment, Base, Institution, PlanEdit
+from rubric_app.models import Assessment, Base, Institution, PlanEdit, Provider, SelectionRound
 from tests.conftest import ON_POSTGRES, PG_URL, drop_everything
 
-INITIAL, RECORD_VERSIONS, HEAD = "0001_initial_schema", "0002_record_versions", "0003_accounts_and_sessions"
+INITIAL, RECORD_VERSIONS, ACCOUNTS, HEAD = "0001_initial_schema", "0002_record_versions", "0003_accounts_and_sessions", "0004_letter_terms"
+LETTER_TERM_DEFAULTS = {"letter_months": 24, "courses_per_year": 4, "women_share": 60, "facilitators": 2}
 VERSIONED = ("assessments", "answers", "plan_items", "providers", "selection_rounds")
 UPGRADE_HINT = ("run 'flask --app rubric_app db upgrade' (back up first: 'flask --app rubric_app db backup FILE').")
 
@@ -183,6 +184,10 @@ def test_upgrade_from_0001_keeps_every_row(engine, db_url, tmp_path):
                 assert new.pop("version") == 1, (name, new)
             if name == "users":  # 0003: sessions start at generation 0, no password change recorded yet
                 assert (new.pop("session_generation"), new.pop("password_changed_at")) == (0, None)
+            if name == "providers":  # 0004: no legal representative recorded yet
+                assert (new.pop("legal_representative"), new.pop("legal_representative_position")) == ("", "")
+            if name == "selection_rounds":  # 0004: the letters' default term and targets
+                assert {k: new.pop(k) for k in LETTER_TERM_DEFAULTS} == LETTER_TERM_DEFAULTS
             if name == "answers" and old["id"] in DEFAULT_TARGET_ANSWERS:
                 old = old | {"target": None}
             assert new == old, name
@@ -220,6 +225,41 @@ def test_downgrade_to_0001_puts_targets_and_columns_back(engine):
     assert all_rows(engine) == before
     schema.upgrade(engine)
     assert schema.current_revision(engine) == HEAD
+
+
+def test_upgrade_from_0003_to_0004_keeps_data_and_adds_the_letter_terms(engine, db_url, tmp_path):
+    schema.upgrade(engine, ACCOUNTS)
+    insert_rows(engine)
+    before = all_rows(engine)
+    result = schema.upgrade(engine)
+    assert (result.before, result.after) == (ACCOUNTS, HEAD)
+    after = all_rows(engine)
+    for name, rows in before.items():
+        for old, new in zip(rows, after[name], strict=True):
+            if name == "providers":
+                assert (new.pop("legal_representative"), new.pop("legal_representative_position")) == ("", "")
+            if name == "selection_rounds":
+                assert {k: new.pop(k) for k in LETTER_TERM_DEFAULTS} == LETTER_TERM_DEFAULTS
+            assert new == old, name
+    # the app reads and writes the new columns through the models, with the version counter working
+    app = create_app(app_config(db_url, tmp_path))
+    try:
+        with app.app_context():
+            s = db.new_session()
+            provider, rnd = s.get(Provider, 1), s.get(SelectionRound, 1)
+            assert (provider.legal_representative, provider.version) == ("", 1)
+            assert (rnd.letter_months, rnd.courses_per_year, rnd.women_share, rnd.facilitators, rnd.version) == (24, 4, 60, 2, 1)
+            provider.legal_representative = "Rosa Huamán"
+            s.commit()
+            assert provider.version == 2
+            s.close()
+    finally:
+        dispose(app)
+    # and back: 0003 without the columns, every row as it was
+    schema.downgrade(engine, ACCOUNTS)
+    with engine.connect() as conn:
+        assert "legal_representative" not in {c["name"] for c in inspect(conn).get_columns("providers")}
+        assert "women_share" not in {c["name"] for c in inspect(conn).get_columns("selection_rounds")}
 
 
 # --------------------------------------------------------------------------- models and head agree
@@ -464,6 +504,6 @@ def test_postgresql_backup_and_restore_round_trip(app, tmp_path):
 def test_migrations_ship_with_the_package():
     setup = (PROJECT_ROOT / "setup.cfg").read_text()
     assert "migrations/versions/*.py" in setup and "alembic>=" in setup
-    assert schema.known_revisions() == [INITIAL, RECORD_VERSIONS, HEAD] and schema.head_revision() == HEAD
+    assert schema.known_revisions() == [INITIAL, RECORD_VERSIONS, ACCOUNTS, HEAD] and schema.head_revision() == HEAD
     assert (schema.MIGRATIONS / "env.py").exists()
     assert not (PROJECT_ROOT / "alembic.ini").exists()

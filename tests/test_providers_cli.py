@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from rubric_app.extensions import db
-from rubric_app.models import Provider
+from rubric_app.models import Provider, SelectionRound
 from rubric_app.services import providers as prov
 from rubric_app.services import selection as sel
 
@@ -85,9 +85,15 @@ def test_providers_letters_writes_the_zip(app, factory):
         s.close()
     assert len(selected) == 4  # one per country
 
+    refused = runner.invoke(args=["providers", "letters", str(rid), "--lang", "en"])
+    assert refused.exit_code != 0 and "issued only for frozen rounds" in refused.output  # an open round can still change
+    with app.app_context():
+        s = db.new_session()
+        sel.freeze(s, s.merge(staff), s.get(SelectionRound, rid))
+        s.close()
     result = runner.invoke(args=["providers", "letters", str(rid), "--lang", "en"])
     assert result.exit_code == 0, result.output
-    assert f"Round {rid}: report and 4 letters (en)" in result.output  # the progress bar's label
+    assert f"Round {rid}: report (en) and 4 letters, each in its provider's language" in result.output  # the progress bar's label
     match = re.search(r"Written: (\S+\.zip)", result.output)
     assert match, result.output
     path = Path(match.group(1))
@@ -95,7 +101,9 @@ def test_providers_letters_writes_the_zip(app, factory):
     with zipfile.ZipFile(path) as zf:
         names = sorted(zf.namelist())
         assert all(zf.read(n).startswith(b"%PDF") for n in names)
-    assert names == sorted(["report-en.pdf"] + [f"letters/{c.split('-')[1]}/{c}-en.pdf" for c in selected])
+    # the report in the language asked for; each letter in its provider's country's language
+    language = {"BR": "pt", "PT": "pt"}
+    assert names == sorted(["report-en.pdf"] + [f"letters/{c.split('-')[1]}/{c}-{language.get(c.split('-')[1], 'es')}.pdf" for c in selected])
 
     second = runner.invoke(args=["providers", "letters", str(rid), "--lang", "en"])
     assert second.exit_code == 0 and f"Written: {path}" in second.output  # cached

@@ -79,6 +79,12 @@ class Criterion:
     descriptors: Mapping[int, Text]
     #: level -> actions recommended to reach that level from the one below
     actions: Mapping[int, tuple[Text, ...]]
+    #: how to read the criterion (e.g. "a level is reached only when all its elements are present")
+    guidance: Text | None = None
+    #: means of verification: what a reviewer asks to see (empty in definitions without them)
+    verification: tuple[Text, ...] = ()
+    #: False: the criterion always applies; "not applicable" is refused
+    not_applicable_allowed: bool = True
 
 
 @dataclass(frozen=True)
@@ -105,11 +111,19 @@ class Rubric:
     hash: str
     source: str
     _criteria: Mapping[str, Criterion] = field(repr=False, compare=False, default_factory=lambda: MappingProxyType({}))
+    #: country annex: ISO 3166-1 alpha-2 code -> criterion id -> note (e.g. the documents of that country)
+    country_notes: Mapping[str, Mapping[str, Text]] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def criteria(self) -> tuple[Criterion, ...]:
         """All criteria in rubric order."""
         return tuple(self._criteria.values())
+
+    def country_note(self, country: str | None, criterion_id: str) -> Text | None:
+        """The annex note for one criterion in one country (None when the annex has none)."""
+        if not country:
+            return None
+        return self.country_notes.get(country.upper(), {}).get(criterion_id)
 
     def criterion(self, criterion_id: str) -> Criterion:
         return self._criteria[criterion_id]
@@ -247,6 +261,37 @@ def _rubric_semantic_problems(data: dict, file: str) -> list[Problem]:
             for lvl, items in sorted(actions.items()):
                 for a, item in enumerate(items):
                     text(item, f"{cpath}/actions/{lvl}/{a}")
+            if "guidance" in crit:
+                text(crit["guidance"], f"{cpath}/guidance")
+            for v, item in enumerate(crit.get("verification", [])):
+                text(item, f"{cpath}/verification/{v}")
+    problems.extend(_country_note_problems(data, file, seen_crits, text))
+    return problems
+
+
+def _known_countries() -> set[str]:
+    """ISO 3166-1 alpha-2 codes (CLDR territories that are countries, from Babel)."""
+    from babel import Locale
+
+    # the same exclusions as the country lists of the interface (rubric_app.i18n): groupings and placeholders
+    not_countries = {"EU", "EZ", "UN", "QO", "XA", "XB", "XK", "ZZ"}
+    return {code for code in Locale.parse("en").territories if len(code) == 2 and code.isalpha() and code not in not_countries}
+
+
+def _country_note_problems(data: dict, file: str, criteria: Mapping[str, str], text: Any) -> list[Problem]:
+    """The country annex names real countries and existing criteria, in every language."""
+    problems: list[Problem] = []
+    notes = data.get("country_notes") or {}
+    known = _known_countries() if notes else set()
+    for country, by_criterion in notes.items():
+        npath = f"/country_notes/{country}"
+        if country not in known:
+            problems.append(Problem(file, npath, f"'{country}' is not an ISO 3166-1 alpha-2 country code"))
+        for cid, value in (by_criterion or {}).items():
+            if cid not in criteria:
+                problems.append(Problem(file, f"{npath}/{cid}", f"unknown criterion '{cid}'"))
+                continue
+            text(value, f"{npath}/{cid}")
     return problems
 
 
@@ -266,6 +311,9 @@ def _build_rubric(data: dict, source: str) -> Rubric:
                 title=_text(crit["title"]),
                 descriptors=MappingProxyType({int(k): _text(v) for k, v in sorted(crit["descriptors"].items(), key=lambda kv: int(kv[0]))}),
                 actions=MappingProxyType({int(k): tuple(_text(a) for a in v) for k, v in sorted(crit["actions"].items(), key=lambda kv: int(kv[0]))}),
+                guidance=_text(crit.get("guidance")),
+                verification=tuple(_text(v) for v in crit.get("verification", [])),
+                not_applicable_allowed=bool(crit.get("not_applicable_allowed", True)),
             )
             crits.append(criterion)
             criteria[criterion.id] = criterion
@@ -293,6 +341,10 @@ def _build_rubric(data: dict, source: str) -> Rubric:
         hash=content_hash(data),
         source=source,
         _criteria=MappingProxyType(criteria),
+        country_notes=MappingProxyType({
+            country: MappingProxyType({cid: _text(value) for cid, value in (by_criterion or {}).items()})
+            for country, by_criterion in (data.get("country_notes") or {}).items()
+        }),
     )
 
 
@@ -308,6 +360,14 @@ class Item:
     id: str
     category_id: str
     text: Text
+    #: scale value -> what that value means for this item, where the generic 0..4 scale does not fit
+    #: (e.g. infrastructure: having premises is not a frequency); empty when the generic scale applies
+    anchors: Mapping[int, Text] = field(default_factory=lambda: MappingProxyType({}))
+
+    def anchor(self, value: int, lang: str | None = None) -> str | None:
+        """The item's own wording of a scale value, or None when the generic scale applies."""
+        text = self.anchors.get(value)
+        return text(lang) if text is not None else None
 
 
 @dataclass(frozen=True)
@@ -325,6 +385,15 @@ class Fact:
 
     id: str
     text: Text
+    #: eligibility facts: the reason printed when a provider fails this knock-out (a negative
+    #: sentence, "The institution has no staff available..."); None in definitions without it
+    failed: Text | None = None
+    #: commitments: ISO 3166-1 alpha-2 code -> a sentence added for providers of that country only
+    #: (country-specific examples such as Peru's CPP)
+    country_notes: Mapping[str, Text] = field(default_factory=lambda: MappingProxyType({}))
+
+    def country_note(self, country: str | None) -> Text | None:
+        return self.country_notes.get((country or "").upper())
 
 
 @dataclass(frozen=True)
@@ -393,6 +462,13 @@ def _provider_semantic_problems(data: dict, file: str) -> list[Problem]:
                 problems.append(Problem(file, f"{ipath}/id", f"duplicate id '{item['id']}' (also at {seen[item['id']]})"))
             seen.setdefault(item["id"], ipath)
             text(item.get("text"), f"{ipath}/text")
+            if "anchors" in item:
+                anchors = item["anchors"] or {}
+                if sorted(_int_key(k) for k in anchors) != list(PROVIDER_SCALE):
+                    problems.append(Problem(file, f"{ipath}/anchors", f"anchors need a text for each scale value {list(PROVIDER_SCALE)}, "
+                                                                      f"found {sorted(anchors, key=str)}"))
+                for value, anchor in anchors.items():
+                    text(anchor, f"{ipath}/anchors/{value}")
     for section in ("eligibility", "commitments"):
         ids: set[str] = set()
         for i, fact in enumerate(data.get(section, [])):
@@ -400,7 +476,38 @@ def _provider_semantic_problems(data: dict, file: str) -> list[Problem]:
                 problems.append(Problem(file, f"/{section}/{i}/id", f"duplicate id '{fact['id']}'"))
             ids.add(fact["id"])
             text(fact.get("text"), f"/{section}/{i}/text")
+            if "failed" in fact:
+                text(fact["failed"], f"/{section}/{i}/failed")
+            for country, note in (fact.get("country_notes") or {}).items():
+                if not _iso_country(country):
+                    problems.append(Problem(file, f"/{section}/{i}/country_notes/{country}",
+                                            f"'{country}' is not an ISO 3166-1 alpha-2 country code"))
+                text(note, f"/{section}/{i}/country_notes/{country}")
     return problems
+
+
+def _int_key(key: Any) -> int | None:
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        return None
+
+
+def _iso_country(code: Any) -> bool:
+    """An ISO 3166-1 alpha-2 code Babel (CLDR) knows as a territory."""
+    from babel import Locale
+
+    return isinstance(code, str) and len(code) == 2 and code.isalpha() and code.isupper() and code in Locale.parse("en").territories
+
+
+def _fact(data: dict) -> Fact:
+    return Fact(data["id"], _text(data["text"]), _text(data.get("failed")),
+                MappingProxyType({c: _text(v) for c, v in (data.get("country_notes") or {}).items()}))
+
+
+def _item(data: dict, category_id: str) -> Item:
+    anchors = MappingProxyType({int(k): _text(v) for k, v in sorted((data.get("anchors") or {}).items(), key=lambda kv: int(kv[0]))})
+    return Item(data["id"], category_id, _text(data["text"]), anchors)
 
 
 def _build_providers(data: dict, source: str) -> ProviderInstrument:
@@ -410,7 +517,7 @@ def _build_providers(data: dict, source: str) -> ProviderInstrument:
             weight=Decimal(str(cat.get("weight", 1))),
             name=_text(cat["name"]),
             description=_text(cat.get("description")),
-            items=tuple(Item(item["id"], cat["id"], _text(item["text"])) for item in cat["items"]),
+            items=tuple(_item(item, cat["id"]) for item in cat["items"]),
         )
         for cat in data["categories"]
     )
@@ -422,8 +529,8 @@ def _build_providers(data: dict, source: str) -> ProviderInstrument:
         languages=tuple(data["languages"]),
         scale=tuple(ScalePoint(p["value"], _text(p["name"]), _text(p.get("description"))) for p in data["scale"]),
         categories=categories,
-        eligibility=tuple(Fact(f["id"], _text(f["text"])) for f in data["eligibility"]),
-        commitments=tuple(Fact(f["id"], _text(f["text"])) for f in data["commitments"]),
+        eligibility=tuple(_fact(f) for f in data["eligibility"]),
+        commitments=tuple(_fact(f) for f in data["commitments"]),
         hash=content_hash(data),
         source=source,
     )
@@ -462,11 +569,13 @@ def load_definition(path: str | Path) -> Rubric | ProviderInstrument:
 
 
 def definition_files(root: str | Path) -> list[Path]:
-    """Definition files below ``root`` (or ``root`` itself when it is a file), schema excluded."""
+    """Definition files below ``root`` (or ``root`` itself when it is a file); the schema folder and
+    the letter templates (``letters/``, loaded by :mod:`rubric_app.domain.letters`) are not instruments."""
     root = Path(root)
     if root.is_file():
         return [root]
-    return sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml") and "schema" not in p.relative_to(root).parts)
+    return sorted(p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")
+                  and not {"schema", "letters"} & set(p.relative_to(root).parts))
 
 
 def validate_path(root: str | Path) -> list[Problem]:

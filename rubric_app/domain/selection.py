@@ -30,7 +30,8 @@ Rules, applied to one selection round (:class:`RoundSettings`):
   and applies the same rule and tie-breaks.  Frequency = times selected / draws, rounded half-up to
   3 decimals; "robust" when the exact frequency is >= 0.9 or <= 0.1, otherwise "borderline".
   Eligibility does not depend on the weights (a factor is never zero, so a counted category stays
-  counted), so ineligible providers have frequency 0.
+  counted), so ineligible providers have frequency 0 and no flag (None): the weights cannot
+  select them, so they are neither robust nor borderline and are not counted as either.
 
 Results depend only on the set of providers, the settings and the seed, never on the order of
 the providers list: providers are processed in code order, and every float total is computed
@@ -384,7 +385,7 @@ class ProviderResult:
     selected: bool
     #: share of sensitivity draws in which the provider was selected (3 decimals); None without draws
     frequency: Decimal | None
-    #: "robust" | "borderline"; None without draws
+    #: "robust" | "borderline"; None without draws and for ineligible providers
     flag: str | None
     #: True when ``selected`` was set by a person (see :func:`apply_overrides`)
     overridden: bool = False
@@ -578,7 +579,8 @@ def _result(row: _Row, draws: int) -> ProviderResult:
     if draws:
         share = Fraction(row.times, draws)
         frequency = round_fraction(share, FREQUENCY_PLACES)
-        flag = ROBUST if share >= ROBUST_HIGH or share <= ROBUST_LOW else BORDERLINE
+        if row.eligible:  # the weights cannot select an ineligible provider: no stability to speak of
+            flag = ROBUST if share >= ROBUST_HIGH or share <= ROBUST_LOW else BORDERLINE
     return ProviderResult(
         code=row.provider.code,
         country=row.provider.country,

@@ -1,10 +1,18 @@
-"""Selection round report and commitment letters (reportlab), in es, en or pt."""
+"""Selection round report and commitment letters (reportlab), in es, en or pt.
+
+Text is drawn in the charts' font (Bitstream Vera), which has no Greek capital sigma: any character
+the paragraph's font lacks but reportlab's standard ``Symbol`` font has (Σ) is drawn inline in
+``Symbol`` (:func:`_markup`), so the scoring formula prints its Σ in every language. Table columns
+are sized from their longest word (:func:`_column_widths`), so headers never break inside a word.
+"""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 from decimal import Decimal
-from typing import Sequence
+from typing import Mapping, Sequence
 from xml.sax.saxutils import escape
 
 from babel.dates import format_date
@@ -15,9 +23,12 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
-from reportlab.platypus import CondPageBreak, KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.pdfbase import pdfmetrics
+from reportlab.platypus import CondPageBreak, HRFlowable, Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from ..domain.instruments import ProviderInstrument
+from ..domain.letters import LetterTemplate
+from ..domain.letters import fill as tpl_fill
 from ..i18n import country_name
 from .charts import FONT, FONT_BOLD, bar_drawing, register_fonts
 
@@ -43,6 +54,9 @@ def _styles() -> dict[str, ParagraphStyle]:
     return {
         "body": body,
         "cell": ParagraphStyle("cell", parent=body, fontSize=7.5, leading=9),
+        "head": ParagraphStyle("head", parent=body, fontSize=7.5, leading=9, splitLongWords=0),
+        "right": ParagraphStyle("right", parent=body, fontSize=10, leading=13.5, alignment=2),
+        "clause": ParagraphStyle("clause", parent=body, fontSize=9.5, leading=12.5, spaceAfter=3.5, alignment=4),
         "small": ParagraphStyle("small", parent=body, fontSize=8, leading=10, textColor=colors.HexColor("#4a5866")),
         "title": ParagraphStyle("title", parent=body, fontName=FONT_BOLD, fontSize=19, leading=24, spaceAfter=8),
         "h1": ParagraphStyle("h1", parent=body, fontName=FONT_BOLD, fontSize=14, leading=18, spaceBefore=6, spaceAfter=6),
@@ -51,8 +65,71 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
+#: the standard PDF font that has the Greek and mathematical signs Vera lacks (no embedding needed)
+SYMBOL_FONT = "Symbol"
+
+
+@lru_cache(maxsize=None)
+def _in_symbol(char: str) -> bool:
+    """Whether the standard Symbol font can draw ``char`` (its encoding has it)."""
+    from reportlab.pdfbase.rl_codecs import RL_Codecs
+
+    RL_Codecs.register()
+    try:
+        char.encode("symbol")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def has_glyph(font_name: str, char: str) -> bool:
+    """Whether ``font_name`` (a registered TrueType font, or a standard one) can draw ``char``."""
+    font = pdfmetrics.getFont(font_name)
+    face = getattr(font, "face", None)
+    if face is not None and hasattr(face, "charToGlyph"):
+        return ord(char) in face.charToGlyph
+    if font_name == SYMBOL_FONT:
+        return _in_symbol(char)
+    return True
+
+
+def _markup(text: str, font_name: str) -> str:
+    """``text`` escaped for a Paragraph; characters ``font_name`` lacks but Symbol has are drawn in Symbol."""
+    out = []
+    for char in text:
+        if char == "\n":
+            out.append("<br/>")
+        elif ord(char) > 127 and not has_glyph(font_name, char) and _in_symbol(char):
+            out.append(f'<font name="{SYMBOL_FONT}">{escape(char)}</font>')
+        else:
+            out.append(escape(char))
+    return "".join(out)
+
+
 def _p(text, style) -> Paragraph:
-    return Paragraph(escape(str(text or "")).replace("\n", "<br/>"), style)
+    """A paragraph printing ``text`` literally (markup characters are escaped); 0 prints as 0, None as nothing."""
+    return Paragraph(_markup("" if text is None else str(text), style.fontName), style)
+
+
+#: horizontal padding of table cells (each side)
+CELL_PAD = 3
+
+
+def _column_widths(columns: Sequence[Sequence], total: float, flex: int, font: str = FONT, size: float = 7.5,
+                   cap: float = 34 * mm, minimum: Mapping[int, float] | None = None) -> list[float]:
+    """Column widths for a table of ``total`` width: every column but ``flex`` as wide as its longest
+    word (header or value, at most ``cap``), ``flex`` takes the rest. ``columns`` holds each column's texts."""
+    def word_width(text) -> float:
+        words = str("" if text is None else text).split() or [""]
+        return max(pdfmetrics.stringWidth(w, font, size) for w in words) + 2 * CELL_PAD + 1.5
+
+    widths = [max((minimum or {}).get(j, 0), min(cap, max(word_width(t) for t in texts))) if j != flex else 0
+              for j, texts in enumerate(columns)]
+    widths[flex] = max(total - sum(widths), 30 * mm)
+    if sum(widths) > total:  # too many wide columns: shrink the fixed ones in proportion (never happens at A4)
+        scale = (total - widths[flex]) / (sum(widths) - widths[flex])
+        widths = [w if j == flex else w * scale for j, w in enumerate(widths)]
+    return widths
 
 
 def _num(value, lang: str, places: int = 1) -> str:
@@ -66,7 +143,21 @@ GRID = TableStyle([
     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef5")),
     ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#b8c2cc")),
     ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ("LEFTPADDING", (0, 0), (-1, -1), CELL_PAD),
+    ("RIGHTPADDING", (0, 0), (-1, -1), CELL_PAD),
 ])
+#: the text width of the report's pages (A4, 20 mm margins)
+REPORT_WIDTH = A4[0] - 40 * mm
+
+
+def _grid(header: Sequence[str], rows: Sequence[Sequence], st: dict, flex: int, minimum: Mapping[int, float] | None = None) -> Table:
+    """A grid table whose columns fit their longest word, ``flex`` (a name) taking the rest; the header repeats."""
+    columns = [[h] + [r[j] for r in rows] for j, h in enumerate(header)]
+    widths = _column_widths(columns, REPORT_WIDTH, flex, minimum=minimum)
+    data = [[_p(h, st["head"]) for h in header]] + [[_p(v, st["cell"]) for v in r] for r in rows]
+    table = Table(data, colWidths=widths, repeatRows=1)
+    table.setStyle(GRID)
+    return table
 
 
 def exclusion_text(exclusion: dict, instrument: ProviderInstrument, lang: str) -> str:
@@ -74,7 +165,10 @@ def exclusion_text(exclusion: dict, instrument: ProviderInstrument, lang: str) -
     kind, subject = exclusion["kind"], exclusion["subject"]
     if kind == "knockout":
         fact = next((f for f in instrument.eligibility if f.id == subject), None)
-        return _("Knock-out: %(fact)s", fact=fact.text(lang) if fact else subject)
+        if fact is not None and fact.failed is not None:  # the instrument's negative reason ("has no staff available...")
+            return _("Knock-out: %(fact)s", fact=fact.failed(lang))
+        # definitions without one (1.0): the requirement, said to be unmet
+        return _("Knock-out not met: %(fact)s", fact=fact.text(lang) if fact else subject)
     name = next((c.name(lang) for c in instrument.categories if c.id == subject), subject)
     if kind == "min_score":
         value, required = exclusion.get("value"), exclusion.get("required")
@@ -124,13 +218,9 @@ def _round_report(info: RoundInfo, lang: str, output) -> None:
         story.append(_p("• " + text, st["body"]))
 
     story.append(_p(_("Weights and rules"), st["h2"]))
-    rows = [[_p(_("Category"), st["cell"]), _p(_("Weight"), st["cell"]), _p(_("Minimum score"), st["cell"])]]
-    for cat in inst.categories:
-        rows.append([_p(cat.name(lang), st["cell"]), _p(settings["weights"].get(cat.id, str(cat.weight)), st["cell"]),
-                     _p(settings["min_scores"].get(cat.id) or "—", st["cell"])])
-    table = Table(rows, colWidths=[90 * mm, 30 * mm, 40 * mm])
-    table.setStyle(GRID)
-    story.append(table)
+    story.append(_grid([_("Category"), _("Weight"), _("Minimum score")],
+                       [[cat.name(lang), settings["weights"].get(cat.id, str(cat.weight)), settings["min_scores"].get(cat.id) or "—"]
+                        for cat in inst.categories], st, flex=0))
     kos = [f.text(lang) for f in inst.eligibility if f.id in settings["knockouts"]]
     story.append(_p(_("Knock-outs: %(list)s", list="; ".join(kos) if kos else "—"), st["body"]))
     if settings["rule"] == "quota":
@@ -156,43 +246,38 @@ def _round_report(info: RoundInfo, lang: str, output) -> None:
         if top:
             story.append(bar_drawing([(f"{r['rank']}. {r['name']}", float(r["total"]), r["selected"]) for r in top],
                                      legend=(_("Selected"), _("Not selected")), lang=lang))
-        rows = [[_p(h, st["cell"]) for h in (_("Rank"), _("Code"), _("Provider"), _("Total"), "≥50", _("Selected"), _("Frequency"), _("Stability"))]]
+        rows = []
         for r in eligible:
             mark = _("yes") if r["selected"] else _("no")
             if r.get("override"):
                 mark += " *"
-            rows.append([_p(v, st["cell"]) for v in (r["rank"], r["code"], r["name"], _num(r["total"], lang),
-                                                     r["categories_at_least_50"], mark, _num(r["frequency"], lang, 2), flag_text(r["flag"]))])
-        table = Table(rows, colWidths=[11 * mm, 24 * mm, 55 * mm, 14 * mm, 10 * mm, 17 * mm, 17 * mm, 22 * mm], repeatRows=1)
-        table.setStyle(GRID)
-        story.append(table)
+            rows.append([r["rank"], r["code"], r["name"], _num(r["total"], lang), r["categories_at_least_50"], mark,
+                         _num(r["frequency"], lang, 2), flag_text(r["flag"])])
+        if rows:
+            story.append(_grid([_("Rank"), _("Code"), _("Provider"), _("Total"), "≥50", _("Selected"), _("Frequency"), _("Stability")],
+                               rows, st, flex=2))
+            if any(r.get("override") for r in eligible):
+                story.append(_p(_("* selected or not selected by a person against the rule (see Overrides)."), st["small"]))
         if excluded:
             story.append(CondPageBreak(30 * mm))
             story.append(_p(_("Not eligible"), st["h2"]))
-            rows = [[_p(_("Code"), st["cell"]), _p(_("Provider"), st["cell"]), _p(_("Reasons"), st["cell"])]]
-            for r in excluded:
-                rows.append([_p(r["code"], st["cell"]), _p(r["name"], st["cell"]),
-                             _p("; ".join(exclusion_text(e, inst, lang) for e in r["exclusions"]), st["cell"])])
-            table = Table(rows, colWidths=[24 * mm, 60 * mm, 86 * mm], repeatRows=1)
-            table.setStyle(GRID)
-            story.append(table)
+            story.append(_grid([_("Code"), _("Provider"), _("Reasons")],
+                               [[r["code"], r["name"], "; ".join(exclusion_text(e, inst, lang) for e in r["exclusions"])] for r in excluded],
+                               st, flex=2, minimum={1: 55 * mm}))
 
     story += [PageBreak(), _p(_("Sensitivity of the selection"), st["h1"])]
     if settings["draws"]:
-        robust = sum(1 for r in info.rows if r["flag"] == "robust")
-        borderline = [r for r in info.rows if r["flag"] == "borderline"]
+        # only eligible providers have a stability: the weights cannot select an ineligible one
+        robust = sum(1 for r in info.rows if r["eligible"] and r["flag"] == "robust")
+        borderline = [r for r in info.rows if r["eligible"] and r["flag"] == "borderline"]
         story.append(_p(_("Every weight was multiplied by a factor drawn uniformly from [0.8, 1.2] in %(draws)s draws (seed %(seed)s). "
                           "A provider is robust when it is selected in at least 90%% or at most 10%% of the draws.",
                           draws=settings["draws"], seed=settings["seed"]), st["body"]))
         story.append(_p(_("%(robust)s robust, %(borderline)s borderline.", robust=robust, borderline=len(borderline)), st["body"]))
         if borderline:
-            rows = [[_p(h, st["cell"]) for h in (_("Country"), _("Code"), _("Provider"), _("Selected"), _("Frequency"))]]
-            for r in sorted(borderline, key=lambda r: (r["country"], -float(r["frequency"] or 0))):
-                rows.append([_p(v, st["cell"]) for v in (r["country"], r["code"], r["name"], _("yes") if r["selected"] else _("no"),
-                                                         _num(r["frequency"], lang, 2))])
-            table = Table(rows, colWidths=[18 * mm, 26 * mm, 80 * mm, 20 * mm, 24 * mm], repeatRows=1)
-            table.setStyle(GRID)
-            story.append(table)
+            rows = [[r["country"], r["code"], r["name"], _("yes") if r["selected"] else _("no"), _num(r["frequency"], lang, 2)]
+                    for r in sorted(borderline, key=lambda r: (r["country"], -float(r["frequency"] or 0)))]
+            story.append(_grid([_("Country"), _("Code"), _("Provider"), _("Selected"), _("Frequency")], rows, st, flex=2))
     else:
         story.append(_p(_("No sensitivity analysis was run for this round."), st["body"]))
 
@@ -201,13 +286,14 @@ def _round_report(info: RoundInfo, lang: str, output) -> None:
     if not overridden:
         story.append(_p(_("No selection was overridden."), st["body"]))
     else:
-        rows = [[_p(h, st["cell"]) for h in (_("Code"), _("Provider"), _("By the rule"), _("Decision"), _("Rationale"))]]
+        # one short table, then each rationale as its own paragraph: a rationale may run to pages, and
+        # a table row cannot be split across pages
+        rows = [[r["code"], r["name"], _("selected") if r["selected_by_rule"] else _("not selected"),
+                 _("selected") if r["override"]["selected"] else _("not selected")] for r in overridden]
+        story.append(_grid([_("Code"), _("Provider"), _("By the rule"), _("Decision")], rows, st, flex=1))
+        story.append(_p(_("Rationale"), st["h2"]))
         for r in overridden:
-            rows.append([_p(v, st["cell"]) for v in (r["code"], r["name"], _("selected") if r["selected_by_rule"] else _("not selected"),
-                                                     _("selected") if r["override"]["selected"] else _("not selected"), r["override"]["rationale"])])
-        table = Table(rows, colWidths=[22 * mm, 45 * mm, 22 * mm, 22 * mm, 59 * mm], repeatRows=1)
-        table.setStyle(GRID)
-        story.append(table)
+            story.append(_p(f"{r['code']}: {r['override']['rationale']}", st["body"]))
 
     doc = SimpleDocTemplate(output, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm, bottomMargin=18 * mm,
                             title=f"{_('IMESUN partner selection')} — {info.name}", author="rubric", invariant=1, lang=lang)
@@ -225,12 +311,32 @@ def method_notes() -> list[str]:
 
 
 @dataclass(frozen=True)
+class Office:
+    """The issuing office, in the letter's language (from the instance configuration)."""
+
+    name: str
+    address: str = ""
+    city: str = ""
+    #: ISO 3166-1 alpha-2 code of the office's country ("" to leave it out)
+    country: str = ""
+    signatory_name: str = ""
+    signatory_title: str = ""
+    #: path of a PNG or JPEG logo; None or a missing file: no logo
+    logo: str | None = None
+
+
+@dataclass(frozen=True)
 class LetterInfo:
     round_id: int
     round_name: str
     provider: dict
     instrument: ProviderInstrument
     letter_date: date
+    template: LetterTemplate
+    office: Office
+    #: the round's term and targets: letter_months, courses_per_year, women_share, facilitators
+    terms: Mapping[str, int]
+    reference: str
 
 
 def build_letter(info: LetterInfo, lang: str, output) -> None:
@@ -238,49 +344,109 @@ def build_letter(info: LetterInfo, lang: str, output) -> None:
         _letter(info, lang, output)
 
 
+#: the letters' text width (A4, 25 mm margins)
+LETTER_WIDTH = A4[0] - 50 * mm
+
+
+def _logo(path: str | None):
+    """The office logo scaled to 18 mm high (at most 60 mm wide), or None when there is none or it cannot be read."""
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        from reportlab.lib.utils import ImageReader
+
+        width, height = ImageReader(path).getSize()
+    except Exception:  # noqa: BLE001 - a broken logo must not stop the letter
+        return None
+    if not width or not height:
+        return None
+    h = 18 * mm
+    w = min(60 * mm, h * width / height)
+    return Image(path, width=w, height=w * height / width)
+
+
 def _letter(info: LetterInfo, lang: str, output) -> None:
     st = _styles()
-    p = info.provider
-    place = ", ".join(x for x in (p.get("city"), country_name(p["country"], lang)) if x)
-    story = [
-        _p(_("International Labour Organization — Lazos project"), st["small"]),
+    p, tpl, office, terms = info.provider, info.template, info.office, info.terms
+    representative = (p.get("legal_representative") or "").strip()
+    position = (p.get("legal_representative_position") or "").strip()
+    values = {"provider": p["name"], "round": info.round_name, "representative": representative, "months": terms["letter_months"],
+              "courses_per_year": terms["courses_per_year"], "women_share": terms["women_share"], "facilitators": terms["facilitators"],
+              "issuer": office.name}
+
+    def text(name: str) -> str:
+        return tpl.text(name, lang, **values)
+
+    # letterhead: logo, issuing office, address
+    head = [_p(office.name, st["h2"])]
+    office_place = ", ".join(x for x in (office.address, office.city, country_name(office.country, lang) if office.country else "") if x)
+    if office_place:
+        head.append(_p(office_place, st["small"]))
+    logo = _logo(office.logo)
+    if logo is not None:
+        letterhead = Table([[logo, head]], colWidths=[logo.drawWidth + 4 * mm, LETTER_WIDTH - logo.drawWidth - 4 * mm])
+        letterhead.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "MIDDLE"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+        story: list = [letterhead]
+    else:
+        story = list(head)
+    place_date = ", ".join(x for x in (office.city, format_date(info.letter_date, format="long", locale=lang)) if x)
+    story += [
         Spacer(1, 5 * mm),
-        _p(format_date(info.letter_date, format="long", locale=lang), st["letter"]),
-        Spacer(1, 4 * mm),
-        _p(p["name"], st["h2"]),
-        _p(place, st["letter"]),
+        _p(_("Ref.: %(reference)s", reference=info.reference), st["right"]),
+        _p(place_date, st["right"]),
+        Spacer(1, 5 * mm),
     ]
-    if p.get("contact_name"):
+    # the addressee
+    if representative:
+        story.append(_p(representative, st["letter"]))
+    if position:
+        story.append(_p(position, st["letter"]))
+    story += [_p(p["name"], st["h2"]), _p(", ".join(x for x in (p.get("city"), country_name(p["country"], lang)) if x), st["letter"])]
+    if p.get("contact_name") and p.get("contact_name") != representative:
         story.append(_p(_("Attention: %(name)s", name=p["contact_name"]), st["letter"]))
     story += [
-        Spacer(1, 6 * mm),
-        _p(_("Commitment letter for the transfer of the IMESUN methodology"), st["title"]),
+        Spacer(1, 5 * mm),
+        _p(tpl.text("title", lang), st["title"]),
         _p(_("Selection round: %(name)s · provider code %(code)s", name=info.round_name, code=p["code"]), st["small"]),
         Spacer(1, 4 * mm),
-        _p(_("%(provider)s has been selected to receive the IMESUN methodology (Start and Improve Your Business) of the "
-             "International Labour Organization, and to offer it to migrant and refugee entrepreneurs and to host communities.",
-             provider=p["name"]), st["letter"]),
-        _p(_("By signing this letter, the institution undertakes the following responsibilities:"), st["letter"]),
+        _p(text("salutation") if representative else text("salutation_no_name"), st["letter"]),
+        _p(text("introduction"), st["clause"]),
+        _p(text("term"), st["clause"]),
+        _p(text("targets_heading"), st["h2"]),
     ]
+    for number, target in enumerate(tpl.targets, start=1):
+        story.append(_p(f"{number}. {tpl_fill(target.text(lang), values)}", st["clause"]))
+    story.append(_p(text("institution_heading"), st["h2"]))
     for number, commitment in enumerate(info.instrument.commitments, start=1):
-        story.append(_p(f"{number}. {commitment.text(lang)}", st["letter"]))
-    story += [
-        Spacer(1, 4 * mm),
-        _p(_("The ILO Lazos project will provide the methodology, the training of facilitators and technical follow-up during the transfer."),
-           st["letter"]),
-        Spacer(1, 10 * mm),
-    ]
-    sig = [[_p(_("For the institution"), st["body"]), "", _p(_("For the ILO Lazos project"), st["body"])],
-           [Spacer(1, 16 * mm), "", Spacer(1, 16 * mm)],
-           [_p(_("Signature"), st["small"]), "", _p(_("Signature"), st["small"])],
-           [_p(_("Name and position") + ":", st["small"]), "", _p(_("Name and position") + ":", st["small"])],
-           [_p(_("Date") + ":", st["small"]), "", _p(_("Date") + ":", st["small"])]]
-    table = Table(sig, colWidths=[72 * mm, 16 * mm, 72 * mm])
-    table.setStyle(TableStyle([("LINEABOVE", (0, 2), (0, 2), 0.6, colors.black), ("LINEABOVE", (2, 2), (2, 2), 0.6, colors.black),
-                               ("VALIGN", (0, 0), (-1, -1), "TOP")]))
-    story.append(KeepTogether([table]))
-    doc = SimpleDocTemplate(output, pagesize=A4, leftMargin=25 * mm, rightMargin=25 * mm, topMargin=22 * mm, bottomMargin=20 * mm,
-                            title=f"{_('Commitment letter for the transfer of the IMESUN methodology')} — {p['name']}", author="rubric",
-                            invariant=1, lang=lang)
-    footer = _footer(f"{p['code']} · #{info.round_id}")
+        line = f"{number}. {commitment.text(lang)}"
+        note = commitment.country_note(p["country"])  # country-specific examples, for that country only
+        if note is not None:
+            line += " " + note(lang)
+        story.append(_p(line, st["clause"]))
+    story.append(_p(text("ilo_heading"), st["h2"]))
+    for number, commitment in enumerate(tpl.ilo_commitments, start=1):
+        story.append(_p(f"{number}. {tpl_fill(commitment.text(lang), values)}", st["clause"]))
+    story.append(_p(text("clauses_heading"), st["h2"]))
+    for number, clause in enumerate(tpl.clauses, start=1):
+        title = tpl_fill(clause.title(lang), values) if clause.title is not None else ""
+        body = _markup(tpl_fill(clause.text(lang), values), st["clause"].fontName)
+        head_markup = f"<b>{_markup(f'{number}. {title}.', st['clause'].fontName)}</b> " if title else f"{number}. "
+        story.append(Paragraph(head_markup.replace("<b>", f'<font name="{FONT_BOLD}">').replace("</b>", "</font>") + body, st["clause"]))
+    story += [Spacer(1, 3 * mm), _p(text("acceptance"), st["clause"]), Spacer(1, 2 * mm), _p(text("closing"), st["letter"]),
+              Spacer(1, 8 * mm)]
+
+    def side(heading: str, name: str, title: str, body: str) -> list:
+        return [_p(heading, st["body"]), Spacer(1, 16 * mm), HRFlowable(width="92%", thickness=0.6, color=colors.black, hAlign="LEFT"),
+                _p(_("Signature"), st["small"]),
+                _p(name or (_("Name and position") + ":"), st["body"]), _p(title, st["small"]), _p(body, st["small"]),
+                _p(_("Date") + ":", st["small"])]
+
+    left = side(_("For the institution"), representative, position, p["name"])
+    right = side(_("For the ILO Lazos project"), office.signatory_name, office.signatory_title, office.name)
+    sig = Table([[left, "", right]], colWidths=[(LETTER_WIDTH - 12 * mm) / 2, 12 * mm, (LETTER_WIDTH - 12 * mm) / 2])
+    sig.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    story.append(sig)
+    doc = SimpleDocTemplate(output, pagesize=A4, leftMargin=25 * mm, rightMargin=25 * mm, topMargin=20 * mm, bottomMargin=20 * mm,
+                            title=f"{tpl.text('title', lang)} — {p['name']}", author="rubric", invariant=1, lang=lang)
+    footer = _footer(f"{info.reference} · {p['code']}")
     doc.build(story, onFirstPage=footer, onLaterPages=footer)

@@ -94,7 +94,13 @@ def start_assessment(session: Session, registry: Registry, user: User, *, instru
         for old in previous.answers:
             if not rubric.has_criterion(old.criterion_id):
                 continue
-            new = validate_answer(rubric, CriterionAnswer(old.criterion_id, old.level, old.not_applicable, old.na_reason, None, old.evidence))
+            try:
+                new = validate_answer(rubric, CriterionAnswer(old.criterion_id, old.level, old.not_applicable, old.na_reason, None,
+                                                              old.evidence))
+            except AnswerError:
+                # an answer the new version refuses (e.g. "not applicable" where the criterion now always
+                # applies): the evidence is carried over, the level is left for the institution to choose
+                new = CriterionAnswer(old.criterion_id, None, False, "", None, old.evidence or "")
             assessment.answers.append(_answer_row(new))
     session.commit()
     return assessment

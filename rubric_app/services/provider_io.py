@@ -6,6 +6,11 @@ One row per provider, columns in this order:
     <one column per eligibility fact id>   yes / no (blank = no)
     <one column per item id>               0..4 (blank = not assessed)
 
+Two optional columns, ``legal_representative`` and ``legal_representative_position`` (who signs the
+commitment letter), may be added anywhere: a file without them imports as before and leaves a
+provider's stored representative as it is. They are not part of the fixed layout (templates and
+exports), which stays as it was for the files people already use; the form and the API edit them.
+
 Importing is an upsert by ``code``: :func:`parse_file` checks the file and never raises on bad
 input (every problem comes back with its row, column and value); :func:`plan_import` compares the
 rows with the database; :func:`import_providers` writes the plan in one transaction, and writes
@@ -41,10 +46,13 @@ from . import N_, Conflict, Invalid, PreconditionFailed, PreconditionRequired
 BASE_COLUMNS: tuple[str, ...] = (
     "code", "name", "country", "city", "type", "contact_name", "contact_email", "contact_phone",
 )
+#: columns a file may add to the layout (a missing one keeps the stored value)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("legal_representative", "legal_representative_position")
 REQUIRED_COLUMNS: tuple[str, ...] = ("code", "name", "country", "type")
 #: text columns and their maximum lengths (the database column sizes)
 TEXT_LIMITS: dict[str, int] = {
     "name": 200, "city": 120, "contact_name": 200, "contact_email": 254, "contact_phone": 60,
+    "legal_representative": 200, "legal_representative_position": 200,
 }
 #: the fields of a provider an import sets and compares
 FIELDS: tuple[str, ...] = BASE_COLUMNS[1:] + ("facts", "item_scores")
@@ -91,6 +99,16 @@ BASE_LABELS: dict[str, dict[str, str]] = {
     "contact_name": {"es": "Persona de contacto", "en": "Contact person", "pt": "Pessoa de contato"},
     "contact_email": {"es": "Correo electrónico de contacto", "en": "Contact e-mail", "pt": "E-mail de contato"},
     "contact_phone": {"es": "Teléfono de contacto", "en": "Contact phone", "pt": "Telefone de contato"},
+    "legal_representative": {
+        "es": "Representante legal (firma la carta de compromiso); columna opcional",
+        "en": "Legal representative (signs the commitment letter); optional column",
+        "pt": "Representante legal (assina a carta de compromisso); coluna opcional",
+    },
+    "legal_representative_position": {
+        "es": "Cargo de la persona representante legal; columna opcional",
+        "en": "Position of the legal representative; optional column",
+        "pt": "Cargo da pessoa representante legal; coluna opcional",
+    },
 }
 YES_NO_LABEL = {"es": "sí / no (vacío = no)", "en": "yes / no (blank = no)", "pt": "sim / não (vazio = não)"}
 SCORE_LABEL = {"es": "puntaje 0..4 (vacío = no evaluado)", "en": "score 0..4 (blank = not assessed)",
@@ -146,6 +164,9 @@ class ProviderRow:
     facts: dict
     #: item id -> 0..4 or None (not assessed)
     item_scores: dict
+    #: None when the file has no such column (the stored value stays)
+    legal_representative: str | None = None
+    legal_representative_position: str | None = None
 
 
 @dataclass
@@ -236,7 +257,7 @@ def export_xlsx(providers: Iterable[Provider], instrument: ProviderInstrument) -
 
 def _column_width(column: str) -> float:
     wide = {"code": 14, "name": 40, "country": 9, "city": 20, "type": 16, "contact_name": 26,
-            "contact_email": 30, "contact_phone": 18}
+            "contact_email": 30, "contact_phone": 18, "legal_representative": 26, "legal_representative_position": 26}
     return wide.get(column) or min(max(len(column) + 2, 8), 40)
 
 
@@ -280,13 +301,16 @@ def _workbook_bytes(instrument: ProviderInstrument, rows: list[list[Any]]) -> by
     legend = wb.create_sheet(LEGEND_SHEET)
     langs = list(REQUIRED_LANGUAGES)
     legend.append(["column"] + langs + ["values"])
-    for col in BASE_COLUMNS:
+    for col in BASE_COLUMNS + OPTIONAL_COLUMNS:
         legend.append([col] + [BASE_LABELS[col][lang] for lang in langs] + [", ".join(PROVIDER_TYPES) if col == "type" else ""])
     for fact in instrument.eligibility:
         legend.append([fact.id] + [fact.text(lang) for lang in langs] + [YES_NO_LABEL["en"]])
     for cat in instrument.categories:
         for item in cat.items:
             legend.append([item.id] + [f"{cat.name(lang)}: {item.text(lang)}" for lang in langs] + [SCORE_LABEL["en"]])
+            if item.anchors:  # the item's own meaning of each score, where the generic scale does not fit
+                for value, anchor in item.anchors.items():
+                    legend.append([f"{item.id} = {value}"] + [anchor(lang) for lang in langs])
     legend.append([])
     legend.append(["scale"] + langs)
     scale_header_row = legend.max_row
@@ -448,11 +472,12 @@ def _blank(cells: list[Any]) -> bool:
     return all(not isinstance(c, _Formula) and _cell_text(c) == "" for c in cells)
 
 
-def _header(row_number: int, header: list[Any], expected: list[str]) -> tuple[dict[str, int], list[ImportProblem]]:
+def _header(row_number: int, header: list[Any], expected: list[str],
+            optional: Iterable[str] = ()) -> tuple[dict[str, int], list[ImportProblem]]:
     """Map column name -> index, and the header's problems (blank header cells are ignored)."""
     problems: list[ImportProblem] = []
     index: dict[str, int] = {}
-    expected_set = set(expected)
+    expected_set = set(expected) | set(optional)
     for j, raw in enumerate(header):
         if isinstance(raw, _Formula):
             problems.append(_problem(row_number, "", raw.text, N_("Formulas are not allowed; type the value instead.")))
@@ -569,6 +594,7 @@ def _parse_row(row_number: int, cells: list[Any], index: dict[str, int], instrum
         code=code, name=texts["name"], country=country, city=texts["city"], type=ptype,
         contact_name=texts["contact_name"], contact_email=email, contact_phone=texts["contact_phone"],
         facts=facts, item_scores=scores,
+        **{col: texts.get(col) for col in OPTIONAL_COLUMNS},
     ), []
 
 
@@ -592,7 +618,7 @@ def parse_file(filename: str, data: bytes, instrument: ProviderInstrument, *,
             if _blank(cells):
                 continue
             if index is None:
-                index, header_problems = _header(row_number, cells, expected)
+                index, header_problems = _header(row_number, cells, expected, OPTIONAL_COLUMNS)
                 if header_problems:
                     return [], header_problems
                 continue
@@ -633,8 +659,10 @@ def _existing(session: Session, codes: list[str]) -> dict[str, Provider]:
 def _changes(provider: Provider, row: ProviderRow) -> dict:
     """field -> (old, new) for what the row changes; facts and item_scores list changed keys only."""
     changes: dict = {}
-    for name in BASE_COLUMNS[1:]:
+    for name in BASE_COLUMNS[1:] + OPTIONAL_COLUMNS:
         old, new = getattr(provider, name) or "", getattr(row, name)
+        if new is None:  # an optional column the file does not have
+            continue
         if old != new:
             changes[name] = (old, new)
     old_facts = provider.facts or {}
@@ -674,12 +702,13 @@ def _apply(session: Session, plan: ImportPlan) -> None:
         session.add(Provider(
             code=row.code, name=row.name, country=row.country, city=row.city, type=row.type,
             contact_name=row.contact_name, contact_email=row.contact_email, contact_phone=row.contact_phone,
+            legal_representative=row.legal_representative or "", legal_representative_position=row.legal_representative_position or "",
             facts=dict(row.facts), item_scores=dict(row.item_scores), synthetic=False,
         ))
     existing = _existing(session, [row.code for row, _ in plan.updates])
     for row, changes in plan.updates:
         provider = existing[row.code]
-        for name in BASE_COLUMNS[1:]:
+        for name in BASE_COLUMNS[1:] + OPTIONAL_COLUMNS:
             if name in changes:
                 setattr(provider, name, getattr(row, name))
         # new dict objects, so the JSON columns are seen as changed; keys outside the file stay

@@ -82,6 +82,9 @@ def save_provider(session: Session, user: User, instrument: ProviderInstrument, 
     name = (values.get("name") or "").strip()
     if not name or len(name) > 200:
         problems.append({"field": "name", "message": "The name is required (at most 200 characters)."})
+    for field in ("legal_representative", "legal_representative_position"):
+        if len((values.get(field) or "").strip()) > 200:
+            problems.append({"field": field, "message": "At most 200 characters."})
     country = (values.get("country") or "").strip().upper()
     if not is_country(country):
         problems.append({"field": "country", "message": "Unknown country code."})
@@ -111,6 +114,8 @@ def save_provider(session: Session, user: User, instrument: ProviderInstrument, 
     provider.contact_name = (values.get("contact_name") or "").strip()[:200]
     provider.contact_email = (values.get("contact_email") or "").strip()[:254]
     provider.contact_phone = (values.get("contact_phone") or "").strip()[:60]
+    provider.legal_representative = (values.get("legal_representative") or "").strip()[:200]
+    provider.legal_representative_position = (values.get("legal_representative_position") or "").strip()[:200]
     provider.facts, provider.item_scores = facts, scores
     commit_or_conflict(session)
     return provider
@@ -176,6 +181,8 @@ def synthetic_providers(instrument: ProviderInstrument, count: int, seed: int) -
                 "contact_name": f"Contacto {n}",
                 "contact_email": f"contacto{n}.{country.lower()}@sintetico.example",
                 "contact_phone": "",
+                "legal_representative": f"Representante legal {n}",
+                "legal_representative_position": "Dirección ejecutiva",
                 "facts": {
                     "entrepreneurship_training": rng.random() < 0.82,
                     "commitment_letter": rng.random() < 0.88,

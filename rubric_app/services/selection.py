@@ -10,13 +10,14 @@ from sqlalchemy.orm import Session
 from ..domain.instruments import ProviderInstrument, Registry
 from ..domain.selection import ProviderInput, RoundResult, RoundSettings, SelectionError, run_round, validate_settings
 from ..inputs import MAX_DECIMAL_DIGITS, ascii_int, plain_decimal
-from ..models import ROUND_FROZEN, ROUND_OPEN, AuditEntry, Provider, SelectionOverride, SelectionRound, User, utcnow
+from ..models import LETTER_TERMS, ROUND_FROZEN, ROUND_OPEN, AuditEntry, Provider, SelectionOverride, SelectionRound, User, utcnow
 from sqlalchemy.orm.attributes import flag_modified
 
 from . import N_, Conflict, Invalid, NotFound, PreconditionFailed, commit_or_conflict
 from .providers import provider_instrument, require_staff
 
-SNAPSHOT_FIELDS = ("code", "name", "country", "city", "type", "contact_name", "contact_email", "contact_phone")
+SNAPSHOT_FIELDS = ("code", "name", "country", "city", "type", "contact_name", "contact_email", "contact_phone",
+                   "legal_representative", "legal_representative_position")
 MAX_DRAWS = 100_000
 
 
@@ -178,16 +179,51 @@ def round_instrument(registry: Registry, rnd: SelectionRound) -> ProviderInstrum
     return instrument
 
 
-def create_round(session: Session, registry: Registry, user: User, name: str, raw_settings: dict) -> SelectionRound:
-    """Validate the settings, snapshot the registry, run, and store the round with its results."""
+def parse_letter_terms(raw: Any) -> dict[str, int]:
+    """The commitment letters' term and targets (:data:`~rubric_app.models.LETTER_TERMS`) from JSON-like
+    input; a missing or blank value takes the default; raises :class:`Invalid` listing every problem."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise Invalid(N_("The commitment letter terms are not valid."),
+                      [{"field": "letter_terms", "message": "letter_terms must be a JSON object"}])
+    problems, terms = [], {}
+    for key in sorted(set(raw) - set(LETTER_TERMS)):
+        problems.append({"field": f"letter_terms.{str(key)[:40]}", "message": "unknown field"})
+    for key, (default, low, high) in LETTER_TERMS.items():
+        value = raw.get(key)
+        if value is None or value == "":
+            terms[key] = default
+            continue
+        text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        number = ascii_int(text, max_digits=4)
+        if number is None or not low <= number <= high:
+            shown = str(value)[:40]
+            problems.append({"field": f"letter_terms.{key}", "message": f"{key} must be a whole number from {low} to {high}, got {shown!r}"})
+            continue
+        terms[key] = number
+    if problems:
+        raise Invalid(N_("The commitment letter terms are not valid."), problems)
+    return terms
+
+
+def letter_terms(rnd: SelectionRound) -> dict[str, int]:
+    """The round's commitment-letter term and targets, defaults filled in for a round not flushed yet."""
+    return {key: getattr(rnd, key) if getattr(rnd, key) is not None else default for key, (default, _lo, _hi) in LETTER_TERMS.items()}
+
+
+def create_round(session: Session, registry: Registry, user: User, name: str, raw_settings: dict,
+                 raw_terms: dict | None = None) -> SelectionRound:
+    """Validate the settings and the letter terms, snapshot the registry, run, and store the round with its results."""
     require_staff(user)
     instrument = provider_instrument(registry)
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise Invalid(N_("The round needs a name (at most 200 characters)."), [{"field": "name"}])
     settings = parse_settings(instrument, raw_settings)
+    terms = parse_letter_terms(raw_terms)
     rnd = SelectionRound(name=name, instrument_id=instrument.id, instrument_version=instrument.version, instrument_hash=instrument.hash,
-                         settings=settings_json(settings), status=ROUND_OPEN, created_by_id=user.id)
+                         settings=settings_json(settings), status=ROUND_OPEN, created_by_id=user.id, **terms)
     _run(session, registry, rnd)
     session.add(rnd)
     commit_or_conflict(session)
@@ -219,7 +255,7 @@ def rerun(session: Session, registry: Registry, user: User, rnd: SelectionRound,
     require_staff(user)
     check_round_version(rnd, expected_version)
     if rnd.status == ROUND_FROZEN:
-        if compute(registry, rnd) != rnd.results:
+        if _comparable(compute(registry, rnd)) != _comparable(rnd.results):
             raise Conflict("Re-running the frozen round gave different results.")
         return rnd
     _run(session, registry, rnd)
@@ -272,14 +308,26 @@ def set_override(session: Session, user: User, rnd: SelectionRound, code: str, s
     commit_or_conflict(session)
 
 
+def _comparable(results: list[dict]) -> list[dict]:
+    """Results as compared on a re-run: rounds stored before ineligible providers lost their stability
+    flag ("robust") give the same results as today's code."""
+    return [{**r, "flag": None} if not r.get("eligible") else r for r in results]
+
+
 def final_results(rnd: SelectionRound) -> list[dict]:
-    """Stored results with the provider details and the overrides applied (``selected`` is final)."""
+    """Stored results with the provider details and the overrides applied (``selected`` is final).
+
+    An ineligible provider has no stability flag, also in rounds stored before that rule (they said
+    "robust"): it is counted neither robust nor borderline.
+    """
     overrides = {o.provider_code: o for o in rnd.overrides}
     details = {p["code"]: p for p in rnd.inputs}
     rows = []
     for r in rnd.results:
         o = overrides.get(r["code"])
         info = details.get(r["code"], {})
+        if not r.get("eligible"):
+            r = {**r, "flag": None}
         rows.append({**r, **{f: info.get(f, "") for f in SNAPSHOT_FIELDS if f not in ("code", "country")},
                      "synthetic": info.get("synthetic", False),
                      "selected": o.selected if o is not None else r["selected_by_rule"],

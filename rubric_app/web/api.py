@@ -14,6 +14,7 @@ from ..i18n import LANGUAGES
 from ..services import Invalid, PreconditionFailed, PreconditionRequired, accounts, provider_io
 from ..services import providers as prov
 from ..services import comparison as cmp
+from ..services import documents
 from ..services import selection as sel
 from ..domain.comparison import MixedVersions
 from ..services import assessments as svc
@@ -375,6 +376,7 @@ def providers_import():
 def provider_json(p) -> dict:
     return {"id": p.id, "code": p.code, "name": p.name, "country": p.country, "city": p.city, "type": p.type,
             "contact": {"name": p.contact_name, "email": p.contact_email, "phone": p.contact_phone},
+            "legal_representative": {"name": p.legal_representative or "", "position": p.legal_representative_position or ""},
             "facts": p.facts or {}, "item_scores": p.item_scores or {}, "synthetic": p.synthetic, "version": p.version}
 
 
@@ -391,9 +393,11 @@ def round_json(rnd) -> dict:
         "id": rnd.id, "version": rnd.version, "name": rnd.name, "status": rnd.status,
         "instrument": {"id": rnd.instrument_id, "version": rnd.instrument_version, "hash": rnd.instrument_hash},
         "settings": rnd.settings,
+        "letter_terms": sel.letter_terms(rnd),
         "run_at": rnd.run_at.isoformat() if rnd.run_at else None,
         "frozen_at": rnd.frozen_at.isoformat() if rnd.frozen_at else None,
-        "results": [{k: v for k, v in row.items() if k not in ("contact_name", "contact_email", "contact_phone")}
+        "results": [{k: v for k, v in row.items() if k not in ("contact_name", "contact_email", "contact_phone", "legal_representative",
+                                                                 "legal_representative_position")}
                     for row in sel.final_results(rnd)],
     }
 
@@ -403,13 +407,14 @@ def round_json(rnd) -> dict:
 def create_round():
     body = _json_body()
     if not isinstance(body, dict):
-        raise Invalid("Send the round as a JSON object: {name, weights, knockouts, min_scores, rule, quotas, default_quota, threshold, draws, seed}.")
-    known = {"name", "weights", "knockouts", "min_scores", "rule", "quotas", "default_quota", "threshold", "draws", "seed"}
+        raise Invalid("Send the round as a JSON object: {name, weights, knockouts, min_scores, rule, quotas, default_quota, threshold, draws, "
+                      "seed, letter_terms}.")
+    known = {"name", "weights", "knockouts", "min_scores", "rule", "quotas", "default_quota", "threshold", "draws", "seed", "letter_terms"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise Invalid(f"Unknown fields: {', '.join(unknown)}.", [{"field": k, "message": "unknown field"} for k in unknown])
-    settings = {k: v for k, v in body.items() if k != "name"}
-    rnd = sel.create_round(db.session, registry(), current_user, body.get("name") or "", settings)
+    settings = {k: v for k, v in body.items() if k not in ("name", "letter_terms")}
+    rnd = sel.create_round(db.session, registry(), current_user, body.get("name") or "", settings, body.get("letter_terms"))
     response = _with_etag(jsonify(round_json(rnd)), rnd.version)
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_round", round_id=rnd.id)
@@ -421,6 +426,25 @@ def create_round():
 def get_round(round_id: int):
     rnd = sel.get_round(db.session, current_user, round_id)
     return _with_etag(jsonify(round_json(rnd)), rnd.version)
+
+
+@bp.get("/selection-rounds/<int:round_id>/letters/<code>.pdf")
+@staff_only
+def round_letter(round_id: int, code: str):
+    """A selected provider's commitment letter, in its country's language; 409 while the round is open."""
+    rnd = sel.get_round(db.session, current_user, round_id)
+    path = documents.commitment_letter(registry(), rnd, code, None, current_app.config["REPORTS_DIR"])
+    return send_file(path, mimetype="application/pdf", download_name=f"letter-{rnd.id}-{code}.pdf")
+
+
+@bp.get("/selection-rounds/<int:round_id>/documents.zip")
+@staff_only
+def round_documents(round_id: int):
+    """The round's report (``lang``) and every selected provider's letter; 409 while the round is open."""
+    rnd = sel.get_round(db.session, current_user, round_id)
+    lang = _lang_arg() or "es"
+    path = documents.round_documents_zip(registry(), rnd, lang, current_app.config["REPORTS_DIR"])
+    return send_file(path, mimetype="application/zip", download_name=f"round-{rnd.id}-documents-{lang}.zip")
 
 
 # --------------------------------------------------------------------------- comparison (reviewers, staff, admins)

@@ -58,6 +58,7 @@ def answer_error_message(field: str | None) -> str:
         "target": _("The target must be a level from 1 to 5, not below the current level."),
         "level": _("Choose a level from 1 to 5, or not applicable."),
         "choice": _("Choose a level from 1 to 5, or not applicable."),
+        "not_applicable": _("This criterion applies to every institution: it cannot be marked not applicable. Choose a level from 1 to 5."),
         "evidence": _("The text is too long."),
     }.get(field or "", _("This answer is not valid."))
 
@@ -83,6 +84,8 @@ def _changes_from_form(form, dimension) -> tuple[list[svc.AnswerChange], dict[st
     changes, problems = [], {}
     for crit in dimension.criteria:
         refused = [(field, message) for prefix, field in FORM_FIELDS.items() for message in form[prefix + crit.id].errors]
+        if not crit.not_applicable_allowed and form[f"crit_{crit.id}"].data == "na":
+            refused = [("not_applicable", "not applicable is not offered for this criterion")]  # a crafted or stale page
         if refused:
             problems[crit.id] = {"criterion": crit.id, "field": refused[0][0], "message": str(refused[0][1])}
             continue
@@ -198,9 +201,11 @@ def dimension(assessment_id: int, dimension_id: str):
         form = form_class(data=_form_data(dim, {crit.id: svc.answer_state(rows.get(crit.id)) for crit in dim.criteria}))
     answers = svc.answer_map(assessment)
     done, total = progress(rubric, answers)
+    country = assessment.institution.country if assessment.institution is not None else None
+    notes = {crit.id: rubric.country_note(country, crit.id) for crit in dim.criteria}
     return render_template("assess/dimension.html", assessment=assessment, rubric=rubric, dim=dim, form=form, lang=lang,
                            errors=errors, conflicts=conflicts, done=done, total=total, position=ids.index(dimension_id) + 1,
-                           answers=answers), status
+                           answers=answers, notes=notes, country=country), status
 
 
 @bp.get("/<int:assessment_id>/review")

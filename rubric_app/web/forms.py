@@ -124,15 +124,18 @@ class VersionedForm(FlaskForm):
 def dimension_form_class(dimension: Dimension) -> type[FlaskForm]:
     """A fresh form class for one dimension, with stable field names per criterion.
 
-    ``crit_<id>`` holds the level (or ``na``), ``na_reason_<id>``, ``evidence_<id>`` and
+    ``crit_<id>`` holds the level (or ``na``, where the criterion allows it), ``na_reason_<id>``, ``evidence_<id>`` and
     ``target_<id>`` the rest.  Rules (reason required, target range) are checked by the domain.
     ``ver_<id>`` and ``base_<id>`` carry the answer's version and the fingerprints of the values
     the page showed, so a save changes only what this person changed.
     """
     attrs = {}
     level_choices = options([(str(level), str(level)) for level in LEVELS] + [("na", _l("Not applicable"))])
+    # a criterion that always applies (not_applicable_allowed: false) offers no "not applicable"
+    levels_only = options([(str(level), str(level)) for level in LEVELS])
     for crit in dimension.criteria:
-        attrs[f"crit_{crit.id}"] = RadioField(choices=level_choices, validators=[Optional()], validate_choice=True)
+        choices = level_choices if crit.not_applicable_allowed else levels_only
+        attrs[f"crit_{crit.id}"] = RadioField(choices=choices, validators=[Optional()], validate_choice=True)
         attrs[f"na_reason_{crit.id}"] = TextAreaField(_l("Why it does not apply"), validators=[Length(max=5000)])
         attrs[f"evidence_{crit.id}"] = TextAreaField(_l("Evidence"), validators=[Length(max=5000)])
         attrs[f"target_{crit.id}"] = SelectField(_l("Target level"), choices=options([("", _l("Default (current + 1)"))] + [(str(level), str(level)) for level in LEVELS]),

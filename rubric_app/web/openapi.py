@@ -98,6 +98,8 @@ def openapi_document() -> dict:
                 "Provider": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "code": {"type": "string"}, "name": {"type": "string"}, "country": {"type": "string"},
                     "city": {"type": "string"}, "type": {"type": "string"}, "contact": {"type": "object"},
+                    "legal_representative": {"type": "object", "description": "who signs the commitment letter", "properties": {
+                        "name": {"type": "string"}, "position": {"type": "string"}}},
                     "facts": {"type": "object", "additionalProperties": {"type": "boolean"}},
                     "item_scores": {"type": "object", "additionalProperties": {"type": ["integer", "null"], "minimum": 0, "maximum": 4}},
                     "synthetic": {"type": "boolean"}, "version": {"type": "integer"}}},
@@ -109,7 +111,14 @@ def openapi_document() -> dict:
                     "rule": {"type": "string", "enum": ["quota", "threshold"]},
                     "quotas": {"type": "object", "description": "country code -> number selected", "additionalProperties": {"type": "integer"}},
                     "default_quota": {"type": "integer"}, "threshold": {"type": ["number", "null"]},
-                    "draws": {"type": "integer", "minimum": 0}, "seed": {"type": "integer"}}},
+                    "draws": {"type": "integer", "minimum": 0}, "seed": {"type": "integer"},
+                    "letter_terms": {"$ref": "#/components/schemas/LetterTerms"}}},
+                "LetterTerms": {"type": "object", "additionalProperties": False,
+                                "description": "the commitment letters' term and quantified targets (defaults 24, 4, 60, 2)", "properties": {
+                    "letter_months": {"type": "integer", "minimum": 1, "maximum": 120},
+                    "courses_per_year": {"type": "integer", "minimum": 0, "maximum": 1000},
+                    "women_share": {"type": "integer", "minimum": 0, "maximum": 100, "description": "percent of participants"},
+                    "facilitators": {"type": "integer", "minimum": 0, "maximum": 1000}}},
                 "RoundResult": {"type": "object", "properties": {
                     "code": {"type": "string"}, "country": {"type": "string"}, "name": {"type": "string"},
                     "category_scores": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
@@ -125,6 +134,7 @@ def openapi_document() -> dict:
                     "id": {"type": "integer"}, "version": {"type": "integer"}, "name": {"type": "string"},
                     "status": {"type": "string", "enum": ["open", "frozen"]},
                     "instrument": {"type": "object"}, "settings": {"type": "object"},
+                    "letter_terms": {"$ref": "#/components/schemas/LetterTerms"},
                     "results": {"type": "array", "items": {"$ref": "#/components/schemas/RoundResult"}}}},
                 "Assessment": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "version": {"type": "integer", "description": "also the ETag"},
@@ -214,6 +224,17 @@ def openapi_document() -> dict:
                 "summary": "A round's inputs and results per provider (staff)",
                 "parameters": [{"name": "round_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
                 "responses": {"200": {"description": "The round", "headers": ETAG_HEADER, **_json("Round")}, **_error_responses(401, 403, 404)}}},
+            "/selection-rounds/{round_id}/letters/{code}.pdf": {"get": {
+                "summary": "A selected provider's commitment letter (staff), in the language of the provider's country",
+                "description": "Letters are issued only for frozen rounds: 409 while the round is open; 404 for a provider not selected.",
+                "parameters": [{"name": "round_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                               {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}}, **_error_responses(401, 403, 404, 409)}}},
+            "/selection-rounds/{round_id}/documents.zip": {"get": {
+                "summary": "The round's report (in lang) and every selected provider's letter, zipped (staff)",
+                "description": "Frozen rounds only: 409 while the round is open.",
+                "parameters": [{"name": "round_id", "in": "path", "required": True, "schema": {"type": "integer"}}, lang_param],
+                "responses": {"200": {"description": "zip", "content": {"application/zip": {}}}, **_error_responses(401, 403, 404, 409, 422)}}},
             "/comparison": {"get": {
                 "summary": "Aggregates per country and dimension (reviewers, staff, admins); cells under 3 institutions suppressed",
                 "parameters": [

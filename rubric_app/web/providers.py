@@ -12,7 +12,7 @@ from flask_login import current_user
 
 from ..extensions import db
 from ..i18n import LANGUAGES, countries, country_name, current_language
-from ..models import PROVIDER_TYPES, Provider
+from ..models import LETTER_TERMS, PROVIDER_TYPES, ROUND_FROZEN, Provider
 from ..reporting.charts import provider_profile_svg
 from ..reporting.selection_pdf import exclusion_text
 from ..services import N_, Conflict, Invalid, PreconditionFailed, ServiceError, provider_io
@@ -54,13 +54,20 @@ def index():
 def _form_values() -> dict:
     inst = instrument()
     return {
-        **{f: request.form.get(f, "") for f in ("code", "name", "country", "city", "type", "contact_name", "contact_email", "contact_phone")},
+        **{f: request.form.get(f, "") for f in PROVIDER_FIELDS},
         "facts": {fact.id: request.form.get(f"fact_{fact.id}") == "yes" for fact in inst.eligibility},
         "item_scores": {item.id: request.form.get(f"item_{item.id}", "") for item in inst.items},
     }
 
 
-PROVIDER_FIELDS = ("code", "name", "country", "city", "type", "contact_name", "contact_email", "contact_phone")
+PROVIDER_FIELDS = ("code", "name", "country", "city", "type", "contact_name", "contact_email", "contact_phone",
+                   "legal_representative", "legal_representative_position")
+
+
+@bp.record_once
+def _check_letter_templates(state) -> None:
+    """Load the letter templates when the app starts: a broken file stops the start, listing every problem."""
+    docs.letter_templates(state.app.config["RUBRIC_DEFS"])
 
 
 def _stored_values(provider: Provider) -> dict:
@@ -72,7 +79,8 @@ def _stored_values(provider: Provider) -> dict:
 def _differences(inst, mine: dict, theirs: dict) -> list[tuple[str, str, str]]:
     """(what, mine, theirs) for every value the two versions of a provider disagree on."""
     labels = {"code": _("Code"), "name": _("Name"), "country": _("Country"), "city": _("City"), "type": _("Type"),
-              "contact_name": _("Contact person"), "contact_email": _("Contact e-mail"), "contact_phone": _("Contact phone")}
+              "contact_name": _("Contact person"), "contact_email": _("Contact e-mail"), "contact_phone": _("Contact phone"),
+              "legal_representative": _("Legal representative"), "legal_representative_position": _("Position of the legal representative")}
     rows = []
     for f in PROVIDER_FIELDS:
         a, b = str(mine.get(f) or "").strip(), str(theirs.get(f) or "").strip()
@@ -346,19 +354,21 @@ def new_round():
     inst = instrument()
     values = {"name": "", "settings": {"weights": {c.id: "1" for c in inst.categories}, "knockouts": [f.id for f in inst.eligibility],
                                        "min_scores": {}, "rule": "quota", "quotas": {}, "default_quota": 10, "threshold": "60",
-                                       "draws": 1000, "seed": 2026}}
+                                       "draws": 1000, "seed": 2026},
+              "terms": {key: default for key, (default, _lo, _hi) in LETTER_TERMS.items()}}
     errors = []
     if request.method == "POST":
-        values = {"name": request.form.get("name", ""), "settings": _settings_from_form(inst)}
+        values = {"name": request.form.get("name", ""), "settings": _settings_from_form(inst),
+                  "terms": {key: request.form.get(key, "").strip() for key in LETTER_TERMS}}
         try:
-            rnd = sel.create_round(db.session, registry(), current_user, values["name"], values["settings"])
+            rnd = sel.create_round(db.session, registry(), current_user, values["name"], values["settings"], values["terms"])
         except Invalid as exc:
             db.session.rollback()
             errors = [d.get("message", "") for d in exc.details] or [exc.message]
         else:
             flash(_("The round was run."), "success")
             return redirect(url_for(".round_results", round_id=rnd.id))
-    return render_template("rounds/new.html", instrument=inst, values=values, errors=errors,
+    return render_template("rounds/new.html", instrument=inst, values=values, errors=errors, term_limits=LETTER_TERMS,
                            countries=svc.countries_in_registry(db.session)), 422 if errors else 200
 
 
@@ -380,13 +390,16 @@ def round_results(round_id: int):
     key = SORT_KEYS.get(sort, SORT_KEYS["rank"])
     lang = current_language()
     by_country: dict[str, list] = {}
+    setup = docs.letter_setup()
     for row in sel.final_results(rnd):
         row["reasons"] = [exclusion_text(e, inst, lang) for e in row["exclusions"]]
+        row["letter_lang"] = docs.letter_language(setup, row)
         by_country.setdefault(row["country"], []).append(row)
     for rows in by_country.values():
         rows.sort(key=key)
     return render_template("rounds/show.html", rnd=rnd, instrument=inst, by_country=dict(sorted(by_country.items())), sort=sort,
-                           form=VersionedForm(formdata=None, version=rnd.version), languages=LANGUAGES)
+                           form=VersionedForm(formdata=None, version=rnd.version), languages=LANGUAGES,
+                           frozen=rnd.status == ROUND_FROZEN, terms=sel.letter_terms(rnd))
 
 
 def _round_version() -> int | None:
@@ -453,8 +466,9 @@ def round_report(round_id: int):
 @bp.get("/rounds/<int:round_id>/letters/<code>.pdf")
 @staff_only
 def letter(round_id: int, code: str):
+    """A selected provider's letter, in its country's language (frozen rounds only: 409 with a message otherwise)."""
     rnd = sel.get_round(db.session, current_user, round_id)
-    path = docs.commitment_letter(registry(), rnd, code, _lang(), current_app.config["REPORTS_DIR"])
+    path = docs.commitment_letter(registry(), rnd, code, None, current_app.config["REPORTS_DIR"])
     return send_file(path, mimetype="application/pdf", as_attachment=True, download_name=os.path.basename(path))
 
 

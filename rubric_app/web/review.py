@@ -97,8 +97,10 @@ def review(assessment_id: int):
                 errors[""] = _(exc.message)
             status = 422
     rows = {row.criterion_id: row for row in assessment.answers}
+    country = assessment.institution.country if assessment.institution is not None else None
+    notes = {crit.id: rubric.country_note(country, crit.id) for crit in rubric.criteria}
     return render_template("review/review.html", assessment=assessment, rubric=rubric, rows=rows, errors=errors, form=form,
-                           others=others, lang=request.args.get("lang") or assessment.language,
+                           others=others, notes=notes, country=country, lang=request.args.get("lang") or assessment.language,
                            posted=request.form if status in (409, 422) else None), status
 
 

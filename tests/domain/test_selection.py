@@ -502,9 +502,25 @@ def test_no_draws_no_frequency(inst):
     assert all(r.frequency is None and r.flag is None for r in result.results)
 
 
-def test_ineligible_providers_are_never_selected_in_draws(inst):
+def test_ineligible_providers_are_never_selected_in_draws_and_have_no_flag(inst):
     result = run_round(inst, ranking_providers(), RoundSettings(knockouts=ALL_FACTS, default_quota=2, draws=300))
-    assert result.by_code("AR-00").frequency == D("0.000") and result.by_code("AR-00").flag == ROBUST
+    ineligible = result.by_code("AR-00")
+    assert not ineligible.eligible
+    # never selected, but neither "robust" nor "borderline": the weights cannot select it at all
+    assert ineligible.frequency == D("0.000") and ineligible.flag is None
+    assert all(r.flag in (ROBUST, BORDERLINE) for r in result.results if r.eligible)
+
+
+def test_ineligible_providers_are_not_counted_robust_in_any_rule(inst):
+    ok = prov("AR-1", m=(4, 4, 4), l=(4, 4), f=(4, 4))
+    knocked = prov("AR-2", m=(4, 4, 4), l=(4, 4), f=(4, 4), facts={})
+    missing = prov("AR-3", m=(None, None, None), l=(1, 1), f=(1, 1))
+    for settings in (RoundSettings(knockouts=ALL_FACTS, default_quota=1, draws=200, seed=1),
+                     RoundSettings(knockouts=ALL_FACTS, rule="threshold", threshold=D(10), draws=200, seed=1)):
+        result = run_round(inst, [ok, knocked, missing], settings)
+        flags = {r.code: r.flag for r in result.results}
+        assert flags == {"AR-1": ROBUST, "AR-2": None, "AR-3": None}, settings.rule
+        assert sum(1 for r in result.results if r.flag == ROBUST) == 1
 
 
 # --------------------------------------------------------------------------- reproducibility

@@ -87,5 +87,4 @@ def test_draft_report_is_marked_draft(app, factory):
     user = factory.user()
     assessment_id = factory.assessment(user, levels={})
     text = pdf_text(render(app, assessment_id, "en").read_bytes())
-    assert "This is a draft" in text
-    assert "not published" in text
+    assert "Draft: self-assessment in progress, not submitted and not validated" in text

@@ -130,10 +130,11 @@ def test_unknown_api_path_is_json_404(api):
 def test_list_instruments(api, rubric, registry):
     instruments = api.get("/instruments").get_json()["instruments"]
     assert sorted((i["id"], i["version"]) for i in instruments) == sorted(inst.key for inst in registry.all())
-    entry = next(i for i in instruments if i["id"] == INSTRUMENT)
-    assert entry["version"] == "1.0" and entry["kind"] == "rubric"
+    assert sorted(i["version"] for i in instruments if i["id"] == INSTRUMENT) == ["1.0", "1.1"]
+    entry = next(i for i in instruments if (i["id"], i["version"]) == rubric.key)  # the latest, 1.1
+    assert entry["version"] == "1.1" and entry["kind"] == "rubric"
     assert entry["hash"] == rubric.hash and set(entry["languages"]) >= {"es", "en", "pt"}
-    assert entry["url"] == f"{API}/instruments/{INSTRUMENT}/1.0"
+    assert entry["url"] == f"{API}/instruments/{INSTRUMENT}/1.1"
     assert entry["title"] == rubric.title.as_dict()
 
 
@@ -166,7 +167,7 @@ def test_every_listed_instrument_url_answers(app, api, registry):
 
 
 def test_instrument_in_one_language(api, rubric):
-    doc = api.get(f"/instruments/{INSTRUMENT}/1.0?lang=en").get_json()
+    doc = api.get(f"/instruments/{INSTRUMENT}/{rubric.version}?lang=en").get_json()
     assert doc["language"] == "en" and doc["title"] == rubric.title("en")
     assert [d["id"] for d in doc["dimensions"]] == ["policy", "access", "relevance", "recognition", "people", "articulation"]
     first = doc["dimensions"][0]["criteria"][0]
@@ -179,7 +180,7 @@ def test_instrument_in_one_language(api, rubric):
 
 
 def test_instrument_in_all_languages(api, rubric):
-    doc = api.get(f"/instruments/{INSTRUMENT}/1.0").get_json()
+    doc = api.get(f"/instruments/{INSTRUMENT}/{rubric.version}").get_json()
     assert doc["language"] is None
     assert doc["title"] == rubric.title.as_dict() and set(doc["title"]) == {"es", "en", "pt"}
     descriptor = doc["dimensions"][0]["criteria"][0]["descriptors"]["1"]
@@ -248,20 +249,20 @@ def test_put_answers_upserts_only_the_listed_criteria(app, api, member, factory)
     tag = etag_of(api, aid)
     response = api.put(f"/assessments/{aid}/answers", headers={"If-Match": tag}, json={"answers": [
         {"criterion": "policy_equal_treatment", "level": 4, "target": 5, "evidence": "Plan 2025"},
-        {"criterion": "access_documents", "not_applicable": True, "na_reason": "Sin oferta presencial"},
+        {"criterion": "access_retention", "not_applicable": True, "na_reason": "Sin oferta presencial"},
     ]})
     assert response.status_code == 200
     body = response.get_json()
     assert response.headers["ETag"] == f'"{body["version"]}"' and response.headers["ETag"] != tag
     answers = {a["criterion"]: a for a in body["answers"]}
-    assert set(answers) == {"policy_target_population", "policy_equal_treatment", "access_documents"}
+    assert set(answers) == {"policy_target_population", "policy_equal_treatment", "access_retention"}
     # an unset target is shown as the one that follows the level
     assert answers["policy_target_population"]["level"] == 2 and answers["policy_target_population"]["target"] == 3
     assert answers["policy_target_population"]["target_is_default"] is True and answers["policy_target_population"]["version"] == 1
     assert answers["policy_target_population"]["evidence"] == "evidence policy_target_population"
     assert (answers["policy_equal_treatment"]["level"], answers["policy_equal_treatment"]["target"]) == (4, 5)
     assert (answers["policy_equal_treatment"]["target_is_default"], answers["policy_equal_treatment"]["version"]) == (False, 2)
-    assert answers["access_documents"] == {"criterion": "access_documents", "level": None, "not_applicable": True,
+    assert answers["access_retention"] == {"criterion": "access_retention", "level": None, "not_applicable": True,
                                            "na_reason": "Sin oferta presencial", "target": None, "target_is_default": True,
                                            "evidence": "", "version": 1}
     stored = assessment_row(app, aid)["answers"]
@@ -269,11 +270,11 @@ def test_put_answers_upserts_only_the_listed_criteria(app, api, member, factory)
     assert stored["policy_target_population"] == {"level": 2, "not_applicable": False, "na_reason": "", "target": None,
                                                   "evidence": "evidence policy_target_population"}  # not listed: untouched
     # a bare list works too (its precondition travels as If-Match); the fields it omits keep their values
-    again = api.put(f"/assessments/{aid}/answers", json=[{"criterion": "access_documents", "level": 1}],
+    again = api.put(f"/assessments/{aid}/answers", json=[{"criterion": "access_retention", "level": 1}],
                     headers={"If-Match": response.headers["ETag"]})
     assert again.status_code == 200
-    assert assessment_row(app, aid)["answers"]["access_documents"]["level"] == 1
-    assert assessment_row(app, aid)["answers"]["access_documents"]["not_applicable"] is False
+    assert assessment_row(app, aid)["answers"]["access_retention"]["level"] == 1
+    assert assessment_row(app, aid)["answers"]["access_retention"]["not_applicable"] is False
     assert assessment_row(app, aid)["answers"]["policy_equal_treatment"]["evidence"] == "Plan 2025"
 
 
@@ -436,12 +437,13 @@ def test_get_assessment_hand_computed_scores(api, member, factory, rubric):
 
 
 def test_get_assessment_insufficient_and_incomplete(api, member, factory, rubric):
-    levels = {c.id: 3 for c in rubric.criteria if c.id != "people_employer_outreach"}
-    aid = factory.assessment(member, levels=levels, na=("access_documents", "access_retention"))
+    # access_documents and access_admission_protocol always apply (rubric 1.1): two of the people criteria are N/A instead
+    levels = {c.id: 3 for c in rubric.criteria if c.id != "relevance_entrepreneurship"}
+    aid = factory.assessment(member, levels=levels, na=("people_staff_training", "people_outreach_migrants"))
     dims = api.get(f"/assessments/{aid}").get_json()["scores"]["self"]
-    assert dims["dimensions"]["access"] == {"score": None, "level": None, "status": "insufficient", "answered": 1,
+    assert dims["dimensions"]["people"] == {"score": None, "level": None, "status": "insufficient", "answered": 1,
                                             "not_applicable": 2, "missing": 0}
-    assert dims["dimensions"]["people"]["status"] == "incomplete" and dims["dimensions"]["people"]["missing"] == 1
+    assert dims["dimensions"]["relevance"]["status"] == "incomplete" and dims["dimensions"]["relevance"]["missing"] == 1
     assert dims["index"] is None
 
 

@@ -168,7 +168,8 @@ def test_dimension_page_shows_five_descriptors_per_criterion_and_progress(member
         for level in range(1, 6):
             assert crit.descriptors[level]("es") in box
             assert f'name="crit_{crit.id}" value="{level}"' in box
-        assert f'name="crit_{crit.id}" value="na"' in box
+        # "not applicable" is offered only where the criterion allows it (rubric 1.1: equal treatment always applies)
+        assert (f'name="crit_{crit.id}" value="na"' in box) == crit.not_applicable_allowed
     assert '<progress id="progress-bar" max="18" value="3">' in page
     label = re.search(r'<label for="progress-bar">([^<]*)</label>', page).group(1)
     assert label == tr("es", "Answered %(done)s of %(total)s criteria") % {"done": 3, "total": 18}
@@ -344,21 +345,21 @@ def test_autosave_returns_json_progress(app, member_client, member, factory, dim
 def test_autosave_with_invalid_answers_returns_422_json(app, member_client, member, factory, dims):
     aid = factory.assessment(member)
     data = dimension_data(dims["policy"], "2")
-    data["crit_policy_equal_treatment"] = "na"
+    data["crit_policy_resources_gender"] = "na"
     response = post_dimension(member_client, aid, "policy", data, headers=FETCH)
     assert response.status_code == 422 and response.is_json
     body = response.get_json()
     assert (body["saved"], body["answered"], body["total"]) == (False, 2, 18)
     assert body["message"] == tr("es", "Some answers need attention; the others were saved.")
     assert {cid: state["error"] for cid, state in body["criteria"].items()} == {
-        "policy_target_population": None, "policy_resources_gender": None,
-        "policy_equal_treatment": tr("es", "A reason is required when a criterion is not applicable.")}
-    refused = body["criteria"]["policy_equal_treatment"]
+        "policy_target_population": None, "policy_equal_treatment": None,
+        "policy_resources_gender": tr("es", "A reason is required when a criterion is not applicable.")}
+    refused = body["criteria"]["policy_resources_gender"]
     assert refused["values"]["choice"] == "na" and str(refused["version"]) == "0"  # what was typed, on the base it started from
-    assert {cid: state["version"] for cid, state in body["criteria"].items() if cid != "policy_equal_treatment"} == {
-        "policy_target_population": 1, "policy_resources_gender": 1}
+    assert {cid: state["version"] for cid, state in body["criteria"].items() if cid != "policy_resources_gender"} == {
+        "policy_target_population": 1, "policy_equal_treatment": 1}
     answers = assessment_row(app, aid)["answers"]
-    assert {cid: a["level"] for cid, a in answers.items()} == {"policy_target_population": 2, "policy_resources_gender": 2}
+    assert {cid: a["level"] for cid, a in answers.items()} == {"policy_target_population": 2, "policy_equal_treatment": 2}
     bad_choice = post_dimension(member_client, aid, "policy", dimension_data(dims["policy"], "9"), headers=FETCH)
     assert bad_choice.status_code == 422
     body = bad_choice.get_json()
@@ -501,14 +502,14 @@ def test_results_show_attained_levels_and_the_radar_chart(member_client, member,
 
 
 def test_results_index_not_published_when_a_dimension_is_insufficient(member_client, member, factory, rubric):
-    aid = factory.assessment(member, levels=3, na=("access_documents", "access_retention"), submit=True)
+    aid = factory.assessment(member, levels=3, na=("people_staff_training", "people_outreach_migrants"), submit=True)
     set_language(member_client, "en")
     page = text(member_client.get(f"/assessments/{aid}/results"))
     assert "The overall inclusion index is not published: it needs a score in all six dimensions." in page
     assert "Insufficient evidence" in page
     assert "Overall inclusion index:" not in page
     rows = re.findall(r"<tr><td>([^<]*)</td>\s*<td class=\"num\">([^<]*)</td>", page)
-    assert (rubric.dimension("access").name("es"), "—") in rows
+    assert (rubric.dimension("people").name("es"), "—") in rows
 
 
 def test_results_in_portuguese_use_decimal_comma_and_translated_ui(member_client, member, factory, rubric):

@@ -252,7 +252,7 @@ def api(c, query: str = "countries=AR,CO,PE"):
 
 def test_api_aggregates_match_the_hand_computation(rc, thirteen):
     data = api(rc)
-    assert data["instrument"] == {"id": INSTRUMENT, "version": "1.0"}
+    assert data["instrument"] == {"id": INSTRUMENT, "version": "1.1"}  # new assessments are on the latest version
     assert data["min_cell"] == 5 and data["institutions"] == 13 and data["region_institutions"] == 13
     assert data["disclosure"]["min_cell"] == 5
     assert data["disclosure"]["quantile_grid"] == {"level": "0.5", "index": "10"}
@@ -356,7 +356,7 @@ def test_page_shows_suppression_text_and_an_inline_heatmap(rc, thirteen, dims):
     argentina = {r.split("</td>")[1].strip().removeprefix("<td>"): r for r in page.split("<tr>") if r.startswith("<td>Argentina</td>")}
     # access: n 6, median 3.00, q1 2.50, q3 4.50, mean 3.25 (exact 3.1667); the index on whole points
     assert nums(argentina[dims["access"].name("en")]) == ["6", "3.00", "2.50", "4.50", "3.25"]
-    assert nums(argentina["Overall index"]) == ["6", "50", "30", "70", "45"]
+    assert nums(argentina["Overall index"]) == ["6", "50.0", "30.0", "70.0", "45.0"]  # one decimal, as in the PDF and the results page
     region = [r for r in page.split("<tr>") if r.startswith("<td>Region (all countries)</td>")]
     # the region's mean is withheld (PE's two are hidden): a dash, explained
     assert any(nums(r)[:4] == ["13", "3.50", "2.50", "4.00"] and "—" in r for r in region)
@@ -489,23 +489,23 @@ def test_mixing_versions_is_refused_with_a_message_naming_both(rc, second_versio
     response = rc.get(f"{API}?countries=AR,CO,PE")
     assert response.status_code == 422
     error = response.get_json()["error"]
-    assert f"{INSTRUMENT} 1.0" in error["message"] and f"{INSTRUMENT} 2.0" in error["message"]
-    assert error["details"][0]["versions"] == [f"{INSTRUMENT} 1.0", f"{INSTRUMENT} 2.0"]
+    assert f"{INSTRUMENT} 1.1" in error["message"] and f"{INSTRUMENT} 2.0" in error["message"]
+    assert error["details"][0]["versions"] == [f"{INSTRUMENT} 1.1", f"{INSTRUMENT} 2.0"]
     # the page says the same when the instrument is chosen without a version
     page = rc.get(f"/compare?instrument={INSTRUMENT}&countries=AR,CO,PE&lang=en")
     assert page.status_code == 422
     body = text(page)
-    assert "cannot be compared" in body and f"{INSTRUMENT} 1.0" in body and f"{INSTRUMENT} 2.0" in body
+    assert "cannot be compared" in body and f"{INSTRUMENT} 1.1" in body and f"{INSTRUMENT} 2.0" in body
 
 
 def test_choosing_one_version_avoids_the_mix(rc, second_version):
-    data = api(rc, "countries=AR,CO,PE&version=1.0")
+    data = api(rc, "countries=AR,CO,PE&version=1.1")
     assert data["institutions"] == 13 and cell(data, "CO", "policy")["n"] == 5
     assert data["region_institutions"] == 13  # the version 2.0 institution is not in the region either
     # the page's form always sends one version; by default the latest
     response = rc.get("/compare?countries=AR,CO,PE&lang=en")
     assert response.status_code == 200 and "13 institutions" in text(response)
-    response = rc.get(f"/compare?instrument={INSTRUMENT}&version=1.0&countries=AR,CO,PE&lang=en")
+    response = rc.get(f"/compare?instrument={INSTRUMENT}&version=1.1&countries=AR,CO,PE&lang=en")
     assert response.status_code == 200 and "13 institutions" in text(response)
 
 

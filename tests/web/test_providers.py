@@ -243,6 +243,17 @@ def test_staff_and_admin_get_every_page_and_endpoint(app, client, factory, inst,
     login(client, user)
     expected = {".pdf": "application/pdf", ".zip": "application/zip", ".csv": "text/csv",
                 ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+    letters = (f"/rounds/{rid}/letters/{code}.pdf", f"/rounds/{rid}/documents.zip")
+    for url in letters:  # the round is open: its selection can still change, so no letters yet
+        status, mimetype, body = download(client, url)
+        assert status == 409 and mimetype == "text/html" and b"frozen" in body, url
+    with app.app_context():
+        from rubric_app.models import SelectionRound
+        from rubric_app.services import selection as sel
+
+        s = db.new_session()
+        sel.freeze(s, s.merge(user), s.get(SelectionRound, rid))
+        s.close()
     for url in page_gets(pid, rid, code):
         status, mimetype, _body = download(client, url)
         assert status == 200, url

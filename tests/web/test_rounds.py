@@ -143,7 +143,7 @@ def cats(**scores) -> dict:
 def test_quota_round_hand_computed(app, api, pool):
     body = create_round(api)
     assert body["status"] == "open" and body["name"] == "Ronda 2026 A" and body["run_at"]
-    assert body["instrument"]["id"] == PROVIDER_INSTRUMENT and body["instrument"]["version"] == "1.0"
+    assert body["instrument"]["id"] == PROVIDER_INSTRUMENT and body["instrument"]["version"] == "1.1"
     assert body["settings"]["weights"] == {c: "1" for c in CATEGORIES}
     assert body["settings"]["min_scores"] == {"digital": "40"} and body["settings"]["seed"] == 7
     # order: country, then rank, then the ineligible by code
@@ -179,7 +179,8 @@ def test_quota_round_hand_computed(app, api, pool):
     # sensitivity: 3-decimal frequencies and flags
     for row in r.values():
         assert Decimal(row["frequency"]).as_tuple().exponent == -3 and 0 <= Decimal(row["frequency"]) <= 1
-        assert row["flag"] in ("robust", "borderline")
+        # an ineligible provider cannot be selected by any weights: no stability flag, counted neither way
+        assert row["flag"] in (("robust", "borderline") if row["eligible"] else (None,))
     assert (r["AR-B"]["frequency"], r["AR-B"]["flag"]) == ("1.000", "robust")  # selected whatever the weights
     assert (r["PE-3"]["frequency"], r["PE-3"]["flag"]) == ("1.000", "robust")  # dominates PE-4 in every category
     assert (r["PE-4"]["frequency"], r["PE-4"]["flag"]) == ("0.000", "robust")
@@ -295,7 +296,7 @@ def test_override_needs_a_rationale(app, api, pool, staff_client):
     assert "A rationale is required for an override." in page
     assert count(app, SelectionOverride) == 0
     assert count(app, AuditEntry, field="selection") == 0
-    assert download(staff_client, f"/rounds/{rid}/letters/PE-4.pdf")[0] == 404
+    assert download(staff_client, f"/rounds/{rid}/letters/PE-4.pdf")[0] == 409  # open round: no letters at all
 
 
 def test_override_is_recorded_shown_audited_and_gets_a_letter(app, api, pool, staff, staff_client):
@@ -307,7 +308,9 @@ def test_override_is_recorded_shown_audited_and_gets_a_letter(app, api, pool, st
     assert "The override was recorded." in page
     row = page[page.index('id="p-PE-4"'):]
     row = row[:row.index("</tr>")]
-    assert "override" in row and f'title="{rationale}"' in row and "Letter" in row
+    assert "override" in row and f'title="{rationale}"' in row
+    assert "/letters/" not in page and "Letter" not in row  # no letter links while the round is open
+    assert "Commitment letters are issued only for frozen rounds" in page
 
     assert round_row(app, rid)["overrides"] == [("PE-4", True, rationale)]
     body = api.get(f"/selection-rounds/{rid}").get_json()
@@ -323,17 +326,23 @@ def test_override_is_recorded_shown_audited_and_gets_a_letter(app, api, pool, st
     entry = entries[0]
     assert (entry.field, entry.old, entry.new, entry.comment, entry.user_id) == ("selection", None, "selected", rationale, staff.id)
 
-    status, mimetype, data = download(staff_client, f"/rounds/{rid}/letters/PE-4.pdf?lang=en")
-    assert status == 200 and mimetype == "application/pdf" and data.startswith(b"%PDF")
-    assert download(staff_client, f"/rounds/{rid}/letters/PE-3.pdf")[0] == 200  # selected by the rule
-    for code in ("PE-1", "AR-A", "NOPE"):  # not selected (ineligible, below the quota) or not in the round
-        assert download(staff_client, f"/rounds/{rid}/letters/{code}.pdf")[0] == 404, code
+    assert download(staff_client, f"/rounds/{rid}/letters/PE-4.pdf?lang=en")[0] == 409  # open round
 
     # deselecting a rule-selected provider, then following the rule again: each change audited
     assert round_post(staff_client, rid, "override/AR-C", selected="0", rationale="Renunció por escrito.").status_code == 302
-    assert download(staff_client, f"/rounds/{rid}/letters/AR-C.pdf")[0] == 404
     assert round_post(staff_client, rid, "override/AR-C", selected="", rationale="La renuncia fue retirada.").status_code == 302
-    assert download(staff_client, f"/rounds/{rid}/letters/AR-C.pdf")[0] == 200
+
+    # frozen: letters for the final selection, by the rule or by a person
+    assert round_post(staff_client, rid, "freeze").status_code == 302
+    page = text(staff_client.get(f"/rounds/{rid}"))
+    row = page[page.index('id="p-PE-4"'):]
+    assert "Letter" in row[:row.index("</tr>")]
+    status, mimetype, data = download(staff_client, f"/rounds/{rid}/letters/PE-4.pdf?lang=en")
+    assert status == 200 and mimetype == "application/pdf" and data.startswith(b"%PDF")
+    assert download(staff_client, f"/rounds/{rid}/letters/PE-3.pdf")[0] == 200  # selected by the rule
+    assert download(staff_client, f"/rounds/{rid}/letters/AR-C.pdf")[0] == 200  # follows the rule again
+    for code in ("PE-1", "AR-A", "NOPE"):  # not selected (ineligible, below the quota) or not in the round
+        assert download(staff_client, f"/rounds/{rid}/letters/{code}.pdf")[0] == 404, code
     with app.app_context():
         s = db.new_session()
         trail = [(e.old, e.new) for e in s.scalars(select(AuditEntry).where(AuditEntry.subject == f"round:{rid} provider:AR-C")
