@@ -198,7 +198,8 @@ def _summary(data: ReportInput, lang: str, st, grid) -> list:
             responsible = responsible[:79] + "…"
         rows.append([
             _p(str(number), st["cell"]),
-            [_p(f"{crit.title(lang)} ({_('from level %(current)s to %(target)s', current=item.current, target=item.target)})", st["cellbold"]), _p(action, st["cell"])],
+            [_p(crit.title(lang) + " (" + _("from level %(current)s to %(target)s", current=item.current, target=item.target) + ")", st["cellbold"]),
+             _p(action, st["cell"])],
             _p(responsible, st["cell"]),
             _p(date_text(note.due_date, lang, "medium") if note else "—", st["cell"]),
             _p(status_label(note.status if note else "todo"), st["cell"]),
@@ -349,14 +350,14 @@ def _build(data: ReportInput, lang: str, output) -> None:
             else:
                 level, label, text = f"{ans.level} · {rubric.level_name(ans.level, lang)}", _("Evidence"), ans.evidence
             story.append(_p(crit.title(lang), st["h3"]))
-            story.append(_p(f"{_('Level')}: {level}", st["label"] if text or crit.id in data.review else st["cell"]))
+            story.append(_p(_("Level") + f": {level}", st["label"] if text or crit.id in data.review else st["cell"]))
             if text:
                 story.append(_p(label, st["label"]))
                 story += _long(text, st["cell"])
             if crit.id in data.review:
                 validated_level, comment = data.review[crit.id]
                 shown = f"{validated_level} · {rubric.level_name(validated_level, lang)}" if validated_level is not None else "—"
-                story.append(_p(f"{_('Validated level')}: {shown}", st["label"]))
+                story.append(_p(_("Validated level") + f": {shown}", st["label"]))
                 if comment:
                     story.append(_p(_("Reviewer's comment"), st["label"]))
                     story += _long(comment, st["cell"])
@@ -371,7 +372,7 @@ def _build(data: ReportInput, lang: str, output) -> None:
         story.append(_p("• " + rule, st["body"]))
         story.append(Spacer(1, 1.5 * mm))
 
-    footer = f"{data.institution[:60]} · {_('Round %(n)s', n=data.round_number)} · {rubric.id} v{rubric.version}"
+    footer = data.institution[:60] + " · " + _("Round %(n)s", n=data.round_number) + f" · {rubric.id} v{rubric.version}"
     if data.synthetic:
         footer = _("Synthetic data") + " · " + footer
 
@@ -384,7 +385,7 @@ def _build(data: ReportInput, lang: str, output) -> None:
         canvas.restoreState()
 
     doc = SimpleDocTemplate(output, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm,
-                            bottomMargin=18 * mm, title=f"{_('Self-assessment and improvement plan')} — {data.institution}",
+                            bottomMargin=18 * mm, title=_("Self-assessment and improvement plan") + f" — {data.institution}",
                             author="rubric", subject=rubric.title(lang), invariant=1, lang=lang)
     doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
 

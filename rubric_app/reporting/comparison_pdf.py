@@ -74,7 +74,7 @@ def _build(result, lang: str, output) -> None:
     f = result.filters
     drawings = chart_drawings(result, lang)
     story = [_p(_("Comparison of institutions and countries"), h1),
-             _p(f"{result.rubric.title(lang)} — {_('version %(v)s', v=result.rubric.version)}", body),
+             _p(result.rubric.title(lang) + " — " + _("version %(v)s", v=result.rubric.version), body),
              _p(_("Basis: %(basis)s · %(n)s institutions · countries: %(countries)s",
                   basis=_("validated levels") if f.basis == "validated" else _("self-assessed levels"), n=result.institutions,
                   countries=", ".join(country_name(c, lang) for c in result.countries) or "—"), body),

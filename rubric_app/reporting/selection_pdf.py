@@ -296,8 +296,8 @@ def _round_report(info: RoundInfo, lang: str, output) -> None:
             story.append(_p(f"{r['code']}: {r['override']['rationale']}", st["body"]))
 
     doc = SimpleDocTemplate(output, pagesize=A4, leftMargin=20 * mm, rightMargin=20 * mm, topMargin=18 * mm, bottomMargin=18 * mm,
-                            title=f"{_('IMESUN partner selection')} — {info.name}", author="rubric", invariant=1, lang=lang)
-    footer = _footer(f"{_('IMESUN partner selection')} · #{info.id} · {inst.id} {inst.version}")
+                            title=_("IMESUN partner selection") + f" — {info.name}", author="rubric", invariant=1, lang=lang)
+    footer = _footer(_("IMESUN partner selection") + f" · #{info.id} · {inst.id} {inst.version}")
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
 
 

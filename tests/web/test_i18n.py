@@ -43,6 +43,21 @@ def test_extraction_finds_the_interface_strings(extracted):
     assert len(extracted) > 100
 
 
+def test_no_translation_call_hides_inside_an_f_string():
+    """On Python 3.11 an f-string is one token: Babel cannot extract ``f"{_('text')}"``, so such a text
+    would never reach the catalogs and would print in English on every page and PDF."""
+    import io
+    import tokenize
+
+    hidden = []
+    for path in sorted((ROOT / "rubric_app").rglob("*.py")):
+        with open(path, "rb") as fh:
+            for tok in tokenize.tokenize(fh.readline):
+                if tok.type == tokenize.STRING and re.match(r"[rRbB]?[fF]", tok.string) and re.search(r"\{\s*(_|_l|N_|gettext|ngettext|pgettext)\(", tok.string):
+                    hidden.append(f"{path.relative_to(ROOT)}:{tok.start[0]}")
+    assert hidden == [], "translation calls inside f-strings (not extractable): " + ", ".join(hidden)
+
+
 def test_every_message_is_translated_and_not_fuzzy():
     problems = {}
     for lang in LANGS:
