@@ -1,6 +1,8 @@
 """Interface languages: the locale selector and compiling catalogs at start-up."""
 from __future__ import annotations
 
+import hashlib
+from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale
@@ -27,6 +29,22 @@ def select_locale() -> str:
     if session.get("lang") in LANGUAGES:
         return session["lang"]
     return request.accept_languages.best_match(LANGUAGES) or DEFAULT
+
+
+@lru_cache(maxsize=4)
+def _catalogs_hash(stamp: tuple) -> str:
+    digest = hashlib.sha256()
+    for name, _mtime, _size in stamp:
+        digest.update(name.encode())
+        digest.update(Path(name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def catalog_stamp(root: Path = TRANSLATIONS) -> str:
+    """A short hash of the interface catalogs: part of every cached document's key, so a corrected
+    translation redraws the PDFs instead of serving ones drawn with the old wording."""
+    files = sorted(root.glob("*/LC_MESSAGES/messages.po"))
+    return _catalogs_hash(tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
 
 
 def compile_catalogs(root: Path = TRANSLATIONS) -> list[Path]:

@@ -176,7 +176,7 @@ def _summary(data: ReportInput, lang: str, st, grid) -> list:
     for dim in rubric.dimensions:
         res = shown.dimensions[dim.id]
         rows.append([_p(dim.name(lang), st["cell"]), _p(_num(res.score, lang), st["cell"]), _p(_level_text(res, rubric, lang), st["cell"])])
-    table = Table(rows, colWidths=[95 * mm, 22 * mm, 53 * mm])
+    table = Table(rows, colWidths=[88 * mm, 29 * mm, 53 * mm])
     table.setStyle(grid)
     story += [table, Spacer(1, 4 * mm)]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..domain.instruments import Registry
+from ..i18n import catalog_stamp
 from ..domain.letters import IMESUN_LETTER, LetterTemplate, load_letters
 from ..models import ROUND_FROZEN, SelectionRound
 from ..reporting.selection_pdf import LetterInfo, Office, RoundInfo, build_letter, build_round_report
@@ -52,7 +53,7 @@ LETTER_SETTINGS: dict[str, Any] = {
 
 
 def _fingerprint(*parts) -> str:
-    return hashlib.sha256(json.dumps([LAYOUT_VERSION, *parts], sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return hashlib.sha256(json.dumps([LAYOUT_VERSION, catalog_stamp(), *parts], sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def _round_date(rnd: SelectionRound):

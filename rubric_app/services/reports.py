@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..domain.instruments import Registry
 from ..domain.scoring import score_change
-from ..i18n import country_name
+from ..i18n import catalog_stamp, country_name
 from ..models import Assessment
 from ..reporting.assessment_pdf import PlanNote, ReportInput, build_assessment_pdf
 from . import assessments as svc
@@ -66,6 +66,7 @@ def report_input(registry: Registry, assessment: Assessment, lang: str, session:
 def _fingerprint(data: ReportInput, lang: str) -> str:
     content = {
         "layout": LAYOUT_VERSION,
+        "catalogs": catalog_stamp(),
         "lang": lang,
         "rubric": data.rubric.hash,
         "head": [data.institution, data.country, data.city, data.round_number, data.status, data.report_date.isoformat(),
@@ -103,5 +104,5 @@ def comparison_report(result, lang: str, reports_dir: str | os.PathLike) -> Path
     from ..reporting.comparison_pdf import build_comparison_pdf
     from .comparison import comparison_json
 
-    key = hashlib.sha256(json.dumps([LAYOUT_VERSION, lang, comparison_json(result)], sort_keys=True, default=str).encode()).hexdigest()[:20]
+    key = hashlib.sha256(json.dumps([LAYOUT_VERSION, catalog_stamp(), lang, comparison_json(result)], sort_keys=True, default=str).encode()).hexdigest()[:20]
     return write_once(Path(reports_dir) / f"comparison-{lang}-{key}.pdf", lambda fh: build_comparison_pdf(result, lang, fh))

@@ -240,3 +240,16 @@ def test_a_failed_document_does_not_claim_nothing_was_saved(app, client, factory
     assert response.status_code == 500
     page = response.get_data(as_text=True)
     assert "could not be produced" in page and "Nothing was saved" not in page
+
+
+def test_catalog_stamp_follows_the_translations(tmp_path):
+    """Cached PDFs carry the catalogs' hash in their key: a corrected translation redraws them."""
+    from rubric_app.i18n import catalog_stamp
+
+    po = tmp_path / "es" / "LC_MESSAGES" / "messages.po"
+    po.parent.mkdir(parents=True)
+    po.write_text('msgid "Change"\nmsgstr "Modificar"\n', encoding="utf-8")
+    before = catalog_stamp(tmp_path)
+    assert catalog_stamp(tmp_path) == before
+    po.write_text('msgid "Change"\nmsgstr "Cambio"\n', encoding="utf-8")
+    assert catalog_stamp(tmp_path) != before
