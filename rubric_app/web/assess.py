@@ -29,6 +29,10 @@ def start():
     form.instrument.choices = options((f"{r.id}@{r.version}", f"{r.title(form.language.data or 'es')} — v{r.version}") for r in rubrics)
     if request.method == "GET":
         form.language.data = current_user.locale or "es"
+        # the newest version of the instrument is the one offered first (earlier ones stay for comparability)
+        latest = registry().latest(rubrics[0].id) if rubrics else None
+        if latest is not None:
+            form.instrument.data = f"{latest.id}@{latest.version}"
     if form.validate_on_submit():
         instrument_id, _sep, version = form.instrument.data.partition("@")
         assessment = svc.start_assessment(db.session, registry(), current_user, instrument_id=instrument_id, version=version,

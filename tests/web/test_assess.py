@@ -51,7 +51,10 @@ def fieldset(page: str, criterion_id: str) -> str:
 def test_start_page_offers_the_instrument(member_client):
     response = member_client.get("/assessments/new")
     assert response.status_code == 200
-    assert f'value="{INSTRUMENT}@1.0"' in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert f'value="{INSTRUMENT}@1.0"' in page  # the earlier version stays available
+    # the newest version is the one preselected
+    assert re.search(rf'<option selected value="{INSTRUMENT}@1\.1"|<option value="{INSTRUMENT}@1\.1" selected', page), page
 
 
 def test_start_creates_a_draft_and_goes_to_the_first_dimension(app, member_client, member):
