@@ -6,6 +6,7 @@ import io
 import re
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import select
 
 from rubric_app.extensions import db
@@ -649,3 +650,14 @@ def test_export_round_trips_a_leading_apostrophe(app, staff, staff_client, api_c
     response = client.post(f"{API}/providers/import?dry_run=1", data=data, headers=headers, content_type="text/csv")
     assert response.status_code == 200
     assert response.get_json()["updated"] == [] and response.get_json()["unchanged"] == ["PE-001", "PE-002"]
+
+
+def test_form_offers_each_item_its_own_meaning_of_the_scale(staff_client, inst):
+    """Where the frequency scale does not fit (premises, childcare), the options read the item's anchors."""
+    page = staff_client.get("/providers/new?lang=es").get_data(as_text=True)
+    childcare = next(i for i in inst.items if i.id == "infrastructure_childcare")
+    generic = next(i for i in inst.items if not i.anchors)
+    assert f"0 · {escape(childcare.anchor(0, 'es'))}" in page
+    assert f"4 · {escape(childcare.anchor(4, 'es'))}" in page
+    select = page.split(f'id="item_{generic.id}"')[1].split("</select>")[0]
+    assert f"2 · {escape(inst.scale[2].name('es'))}" in select  # the generic scale where no anchors are given
