@@ -8,6 +8,28 @@ from pathlib import Path
 from flask import Flask
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: the instrument definitions inside a built package (copied there by setup.py)
+PACKAGED_DEFS = Path(__file__).resolve().parent / "defs"
+
+
+def from_source_checkout() -> bool:
+    """True when the app runs from the repository (editable install or tests), False when installed as a package."""
+    return (PROJECT_ROOT / "rubric_defs").is_dir() and (PROJECT_ROOT / "setup.cfg").is_file()
+
+
+def default_paths(instance_path: str) -> dict[str, str]:
+    """Where the definitions and the generated documents are by default.
+
+    From a source checkout: ``rubric_defs/`` and ``reports/`` beside the package. Installed as a
+    package: the definitions shipped inside it and ``reports/`` under the instance folder (never the
+    package folder, which may be read-only). ``RUBRIC_DEFS`` and ``REPORTS_DIR`` in instance/config.py,
+    and then in the environment, override both.
+    """
+    if from_source_checkout():
+        paths = {"RUBRIC_DEFS": str(PROJECT_ROOT / "rubric_defs"), "REPORTS_DIR": str(PROJECT_ROOT / "reports")}
+    else:
+        paths = {"RUBRIC_DEFS": str(PACKAGED_DEFS), "REPORTS_DIR": os.path.join(instance_path, "reports")}
+    return paths
 
 
 def _normalise_db_url(url: str) -> str:
@@ -43,8 +65,7 @@ def create_app(test_config: dict | None = None, *, check_schema: bool = True) ->
     app = Flask(__name__, instance_relative_config=True, instance_path=os.environ.get("RUBRIC_INSTANCE_PATH") or None)
     app.config.from_mapping(
         DATABASE_URL="sqlite:///" + os.path.join(app.instance_path, "rubric.db"),
-        RUBRIC_DEFS=str(PROJECT_ROOT / "rubric_defs"),
-        REPORTS_DIR=str(PROJECT_ROOT / "reports"),
+        **default_paths(app.instance_path),
         BABEL_DEFAULT_LOCALE="es",
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         SESSION_COOKIE_HTTPONLY=True,
@@ -66,8 +87,9 @@ def create_app(test_config: dict | None = None, *, check_schema: bool = True) ->
     if test_config is None:
         ensure_instance_config(app.instance_path)
         app.config.from_pyfile("config.py")
-        if os.environ.get("DATABASE_URL"):
-            app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+        for name in ("DATABASE_URL", "RUBRIC_DEFS", "REPORTS_DIR"):
+            if os.environ.get(name, "").strip():
+                app.config[name] = os.environ[name].strip()
         _deployment_settings_from_environment(app)
     else:
         app.config.from_mapping(test_config)
@@ -84,7 +106,8 @@ def create_app(test_config: dict | None = None, *, check_schema: bool = True) ->
     from . import i18n
     from .extensions import babel, csrf, db, login_manager
 
-    i18n.compile_catalogs()
+    if from_source_checkout():
+        i18n.compile_catalogs()  # an installed package's catalogs were compiled when it was built (setup.py)
     db.init_app(app)
     with app.app_context():
         _prepare_schema(app, check_schema)

@@ -35,8 +35,8 @@ def rubrics_cli() -> None:
 @rubrics_cli.command("validate")
 @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
 def validate_command(path: Path | None) -> None:
-    """Check every definition under PATH (default: rubric_defs/) against schema and rules."""
-    root = path or PROJECT_ROOT / "rubric_defs"
+    """Check every definition under PATH (default: the app's definitions, RUBRIC_DEFS) against schema and rules."""
+    root = path or Path(current_app.config["RUBRIC_DEFS"])
     problems = validate_path(root)
     for problem in problems:
         click.echo(str(problem), err=True)

@@ -57,9 +57,15 @@ def compile_catalogs(root: Path = TRANSLATIONS) -> list[Path]:
         with open(po_path, "rb") as fh:
             catalog = read_po(fh, locale=po_path.parts[-3])
         tmp = mo_path.with_suffix(".mo.tmp")
-        with open(tmp, "wb") as fh:
-            write_mo(fh, catalog, use_fuzzy=False)
-        tmp.replace(mo_path)
+        try:
+            with open(tmp, "wb") as fh:
+                write_mo(fh, catalog, use_fuzzy=False)
+            tmp.replace(mo_path)
+        except OSError:
+            # a read-only install: its catalogs were compiled when the package was built
+            if not mo_path.exists():
+                raise
+            continue
         written.append(mo_path)
     return written
 

@@ -27,7 +27,10 @@ DEFAULT_LANGUAGE = REQUIRED_LANGUAGES[0]
 #: The rubric's level scale.
 LEVELS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "rubric_defs" / "schema"
+#: the JSON schemas: ``rubric_defs/schema`` in a source checkout, the copy shipped inside a built package otherwise
+SCHEMA_DIR = next((p for p in (Path(__file__).resolve().parents[2] / "rubric_defs" / "schema",
+                               Path(__file__).resolve().parents[1] / "defs" / "schema") if p.is_dir()),
+                  Path(__file__).resolve().parents[2] / "rubric_defs" / "schema")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from ..domain.instruments import LEVELS, REQUIRED_LANGUAGES, Registry, Rubric
 from ..domain.merging import ANSWER_FIELDS, answer_fields, answer_from_fields, fingerprints, merge_fields
 from ..domain.planning import PlanItem, improvement_plan
 from ..domain.scoring import AnswerError, CriterionAnswer, RubricScores, missing_criteria, score_rubric, validate_answer
-from ..models import DRAFT, PLAN_STATUSES, SUBMITTED, VALIDATED, Answer, Assessment, AuditEntry, PlanEdit, ReviewEvent, User, utcnow
+from ..models import (DRAFT, PLAN_STATUSES, SUBMITTED, VALIDATED, Answer, Assessment, AuditEntry, Institution, PlanEdit, ReviewEvent, User,
+                      utcnow)
 from . import N_, Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, PreconditionRequired, commit_or_conflict
 
 #: the most answers one request may carry (a rubric has far fewer criteria)
@@ -58,12 +59,34 @@ def get_assessment(session: Session, user: User, assessment_id: int, *, edit: bo
     return assessment
 
 
+class DraftInProgress(Conflict):
+    """The institution already has a self-assessment in progress: the person continues that one."""
+
+    def __init__(self, draft_id: int):
+        super().__init__(N_("Your institution already has a self-assessment in progress: continue it here, or discard it to start "
+                            "a new one."), [{"field": "status", "assessment": draft_id}])
+        #: the draft to continue
+        self.draft_id = draft_id
+
+
+def draft_in_progress(session: Session, user: User) -> Assessment | None:
+    """The member's institution's self-assessment in progress (its newest draft, returned ones included), if any."""
+    if user.role != "member" or user.institution_id is None:
+        return None
+    return session.scalar(select(Assessment).where(Assessment.institution_id == user.institution_id, Assessment.status == DRAFT)
+                          .order_by(Assessment.created_at.desc(), Assessment.id.desc()).limit(1))
+
+
 def start_assessment(session: Session, registry: Registry, user: User, *, instrument_id: str, version: str | None = None,
-                     language: str = "es", from_previous: bool = False) -> Assessment:
+                     language: str = "es", from_previous: bool = False, one_draft: bool = False) -> Assessment:
     """A new draft for the user's institution, pinned to the instrument version and its hash.
 
     With ``from_previous`` the answers of the institution's latest assessment on the same
     instrument are copied in (levels, reasons, evidence; targets recomputed by default).
+
+    With ``one_draft`` (the pages) a second draft is refused with :class:`DraftInProgress`, which
+    names the draft to continue; the check holds the institution's row lock (PostgreSQL) or the
+    database's write lock (SQLite), so two starts at once cannot both create one.
     """
     if user.role != "member" or user.institution_id is None:
         raise Forbidden(N_("Only institution members can start a self-assessment."))
@@ -72,6 +95,14 @@ def start_assessment(session: Session, registry: Registry, user: User, *, instru
         raise Invalid(f"Unknown instrument {instrument_id!r} version {version!r}.", [{"field": "instrument"}])
     if language not in REQUIRED_LANGUAGES:
         raise Invalid(f"Unsupported language {language!r}.", [{"field": "language"}])
+    if one_draft:
+        session.execute(update(Institution).where(Institution.id == user.institution_id).values(version=Institution.version)
+                        .execution_options(synchronize_session=False))
+        draft = draft_in_progress(session, user)
+        if draft is not None:
+            draft_id = draft.id
+            session.rollback()
+            raise DraftInProgress(draft_id)
     previous = session.scalar(
         select(Assessment)
         .where(Assessment.institution_id == user.institution_id, Assessment.instrument_id == rubric.id)
@@ -104,6 +135,55 @@ def start_assessment(session: Session, registry: Registry, user: User, *, instru
             assessment.answers.append(_answer_row(new))
     session.commit()
     return assessment
+
+
+def discard_draft(session: Session, user: User, assessment_id: int, *, expected_version: int | None) -> None:
+    """Delete a draft of the user's institution with its answers, plan items and review history.
+
+    The status (a draft), the institution and ``expected_version`` (the version the person's
+    confirmation page showed) are re-checked under the assessment's lock, in the transaction the
+    delete commits in: a draft submitted or changed meanwhile is not deleted (:class:`Conflict`,
+    :class:`PreconditionFailed`).  The audit entries about the draft are kept, detached and named
+    by their subject, and one more records the discard.  A later round that followed on from the
+    draft follows on from the draft's own predecessor.
+    """
+    if user.role != "member" or user.institution_id is None:
+        raise Forbidden(N_("Only institution members can discard a draft."))
+    assessment = lock_assessment(session, assessment_id, statuses=(DRAFT,), expected_version=expected_version,
+                                 institution_id=user.institution_id)
+    subject = f"assessment:{assessment.id} institution:{assessment.institution_id}"
+    session.execute(update(AuditEntry).where(AuditEntry.assessment_id == assessment.id)
+                    .values(assessment_id=None, subject=subject).execution_options(synchronize_session=False))
+    session.execute(update(Assessment).where(Assessment.previous_id == assessment.id)
+                    .values(previous_id=assessment.previous_id).execution_options(synchronize_session=False))
+    answered = sum(1 for row in assessment.answers if row.level is not None or row.not_applicable)
+    session.add(AuditEntry(user_id=user.id, subject=subject, field="status", old=DRAFT, new="discarded",
+                           comment=f"round={assessment.round_number} answers={answered} plan_items={len(assessment.plan_items)}"))
+    session.delete(assessment)
+    commit_or_conflict(session)
+
+
+def return_note(assessment: Assessment) -> ReviewEvent | None:
+    """The reviewer's return (comment, date) of a draft that is back with the institution for changes.
+
+    Derived from the review history: a draft is "returned" while the newest step of its history is
+    a return; once it is submitted again the return stays in the history but no longer applies.
+    """
+    if assessment.status != DRAFT or not assessment.events:
+        return None
+    latest = max(assessment.events, key=lambda event: event.id)
+    return latest if latest.action == "returned" else None
+
+
+def return_notes(session: Session, assessments: Iterable[Assessment]) -> dict[int, ReviewEvent]:
+    """:func:`return_note` for many assessments in one query: assessment id -> the return, for returned drafts only."""
+    ids = [a.id for a in assessments if a.status == DRAFT]
+    if not ids:
+        return {}
+    latest: dict[int, ReviewEvent] = {}
+    for event in session.scalars(select(ReviewEvent).where(ReviewEvent.assessment_id.in_(ids)).order_by(ReviewEvent.id)):
+        latest[event.assessment_id] = event
+    return {aid: event for aid, event in latest.items() if event.action == "returned"}
 
 
 def _answer_row(answer: CriterionAnswer) -> Answer:
@@ -446,6 +526,23 @@ def plan_edits(assessment: Assessment) -> dict[str, PlanEdit]:
 
 PLAN_FIELDS = ("responsible", "due_date", "status", "note")
 
+#: the message for a due date outside :func:`due_date_bounds`
+DUE_DATE_MESSAGE = N_("Choose a due date from one year ago up to ten years from today.")
+
+
+def _years_later(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a year without one
+        return day.replace(year=day.year + years, day=28)
+
+
+def due_date_bounds(today: date | None = None) -> tuple[date, date]:
+    """The earliest and latest due date a plan item may be given: one year back (an item already
+    late can still be recorded) up to ten years ahead of ``today`` (UTC date by default)."""
+    today = today or utcnow().date()
+    return _years_later(today, -1), _years_later(today, 10)
+
 
 def plan_values(edit: PlanEdit | None) -> dict[str, Any]:
     """A plan item's editable fields (an item nobody edited yet is empty and "todo")."""
@@ -462,6 +559,9 @@ def update_plan_item(session: Session, registry: Registry, user: User, assessmen
     ``seen_version`` is the item's version the person read (0: nobody had edited it).  A stale
     version raises :class:`PreconditionFailed` with the stored values, so the person sees both and
     decides; ``None`` (scripts) skips the check.
+
+    A due date outside :func:`due_date_bounds` is refused (:class:`Invalid` on the field
+    ``due_date``) unless it is the one the item already has, so an old item stays editable.
     """
     if user.role != "member" or user.institution_id is None:
         raise Forbidden(N_("Only institution members can edit the improvement plan."))
@@ -475,6 +575,12 @@ def update_plan_item(session: Session, registry: Registry, user: User, assessmen
         raise NotFound(N_("This criterion has no item in the improvement plan."))
     edit = plan_edits(assessment).get(criterion_id)
     current = edit.version if edit is not None else 0
+    if due_date is not None and due_date != (edit.due_date if edit is not None else None):
+        earliest, latest = due_date_bounds()
+        if not earliest <= due_date <= latest:
+            session.rollback()
+            raise Invalid(DUE_DATE_MESSAGE, [{"criterion": criterion_id, "field": "due_date", "min": earliest.isoformat(),
+                                              "max": latest.isoformat()}])
     if seen_version is not None and seen_version != current:
         stored = plan_values(edit)
         session.rollback()

@@ -2,9 +2,10 @@
 // Each criterion carries the version and the fingerprints of the values the page started from
 // (ver_<id>, base_<id>): the server writes only what this person changed, merges what others saved
 // meanwhile, and reports a field both changed as a conflict shown at the criterion.
+// It also keeps each criterion's fields in step with its answer (reason and target, see naToggle).
 (function () {
   var form = document.querySelector("form[data-autosave]");
-  if (!form || !window.fetch) return;
+  if (!form) return;
   var status = document.getElementById("autosave-status");
   var timer = null, pending = false, running = false;
 
@@ -12,11 +13,29 @@
     var na = fieldset.querySelector('input[type=radio][value=na]');
     var reason = fieldset.querySelector('.na-reason');
     if (reason) reason.hidden = !(na && na.checked);
+    targetToggle(fieldset);
+  }
+  // The target list keeps every level, but offers none below the level chosen (the server refuses
+  // them), and the target field is hidden while "not applicable" is chosen (it has no target then).
+  function targetToggle(fieldset) {
+    var select = fieldset.querySelector("select[data-level-field]");
+    if (!select) return;
+    var checked = fieldset.querySelector('input[name="' + select.dataset.levelField + '"]:checked');
+    var choice = checked ? checked.value : "";
+    var box = select.closest(".field");
+    if (box) box.hidden = choice === "na";
+    var level = /^[1-9]$/.test(choice) ? parseInt(choice, 10) : 0;
+    Array.prototype.forEach.call(select.options, function (option) {
+      option.disabled = option.value !== "" && parseInt(option.value, 10) < level;
+    });
+    var chosen = select.options[select.selectedIndex];
+    if (chosen && chosen.disabled) select.value = "";  // back to the default (current + 1)
   }
   form.querySelectorAll("fieldset.criterion").forEach(function (fs) {
     naToggle(fs);
     fs.addEventListener("change", function () { naToggle(fs); });
   });
+  if (!window.fetch) return;  // no autosave: the buttons save the page
 
   function field(name) { return form.elements.namedItem(name); }
   function getValue(cid, key) {

@@ -21,9 +21,19 @@ from .forms import PLAN_STATUS_LABELS, PlanItemForm, StartForm, VersionedForm, d
 bp = Blueprint("assess", __name__, url_prefix="/assessments")
 
 
+def _to_draft_in_progress(draft_id: int):
+    """Send the person to the self-assessment their institution has in progress, saying why."""
+    flash(_("Your institution already has a self-assessment in progress: continue it here, or discard it to start a new one."),
+          "info")
+    return redirect(url_for(".review", assessment_id=draft_id))
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @role_required("member")
 def start():
+    draft = svc.draft_in_progress(db.session, current_user)
+    if draft is not None:
+        return _to_draft_in_progress(draft.id)
     form = StartForm()
     rubrics = registry().rubrics()
     form.instrument.choices = options((f"{r.id}@{r.version}", f"{r.title(form.language.data or 'es')} — v{r.version}") for r in rubrics)
@@ -35,8 +45,12 @@ def start():
             form.instrument.data = f"{latest.id}@{latest.version}"
     if form.validate_on_submit():
         instrument_id, _sep, version = form.instrument.data.partition("@")
-        assessment = svc.start_assessment(db.session, registry(), current_user, instrument_id=instrument_id, version=version,
-                                          language=form.language.data, from_previous=form.from_previous.data == "1")
+        try:
+            assessment = svc.start_assessment(db.session, registry(), current_user, instrument_id=instrument_id, version=version,
+                                              language=form.language.data, from_previous=form.from_previous.data == "1",
+                                              one_draft=True)
+        except svc.DraftInProgress as exc:  # started meanwhile, e.g. by a colleague
+            return _to_draft_in_progress(exc.draft_id)
         return redirect(url_for(".resume", assessment_id=assessment.id))
     has_previous = bool(svc.visible_assessments(db.session, current_user))
     return render_template("assess/start.html", form=form, has_previous=has_previous), 422 if form.errors else 200
@@ -220,8 +234,37 @@ def review(assessment_id: int):
     answers = svc.answer_map(assessment)
     missing = [rubric.criterion(cid) for cid in missing_criteria(rubric, answers)]
     done, total = progress(rubric, answers)
+    comments = {row.criterion_id: row.review_comment for row in assessment.answers if row.review_comment}
     return render_template("assess/review.html", assessment=assessment, rubric=rubric, answers=answers, missing=missing,
-                           done=done, total=total, lang=assessment.language, form=VersionedForm(formdata=None, version=assessment.version))
+                           done=done, total=total, lang=assessment.language, form=VersionedForm(formdata=None, version=assessment.version),
+                           returned=svc.return_note(assessment), comments=comments)
+
+
+@bp.route("/<int:assessment_id>/discard", methods=["GET", "POST"])
+@role_required("member")
+def discard(assessment_id: int):
+    """GET: the confirmation page (changes nothing); POST from it: delete the draft."""
+    assessment = svc.get_assessment(db.session, current_user, assessment_id, edit=True)
+    if request.method != "POST":  # GET and HEAD only show the page
+        return _discard_page(assessment)
+    form = VersionedForm()
+    if not form.validate():
+        return _discard_page(assessment, _("The form expired or was sent from elsewhere. Reload the page and try again."), 400)
+    try:
+        svc.discard_draft(db.session, current_user, assessment.id, expected_version=form.version.data)
+    except PreconditionFailed:
+        assessment = svc.get_assessment(db.session, current_user, assessment_id, edit=True)
+        return _discard_page(assessment, _("Someone changed this draft after you opened this page. Check it, then confirm again."), 409)
+    flash(_("The draft was discarded."), "success")
+    return redirect(url_for("main.index"))
+
+
+def _discard_page(assessment, problem: str | None = None, status: int = 200):
+    rubric = svc.rubric_for(registry(), assessment)
+    done, total = progress(rubric, svc.answer_map(assessment))
+    return render_template("assess/discard.html", assessment=assessment, done=done, total=total, problem=problem,
+                           returned=svc.return_note(assessment),
+                           form=VersionedForm(formdata=None, version=assessment.version)), status
 
 
 @bp.post("/<int:assessment_id>/submit")
@@ -251,8 +294,9 @@ def results(assessment_id: int):
     return _results_page(assessment)
 
 
-def _results_page(assessment, plan_conflict: dict | None = None, status: int = 200):
-    """The results page; ``plan_conflict`` re-shows one plan item with the person's values beside the stored ones."""
+def _results_page(assessment, plan_conflict: dict | None = None, status: int = 200, plan_problem: dict | None = None):
+    """The results page; ``plan_conflict`` re-shows one plan item with the person's values beside the stored ones,
+    ``plan_problem`` one with the person's values and the message at the refused field."""
     rubric = svc.rubric_for(registry(), assessment)
     lang = request.args.get("lang") if request.args.get("lang") in LANGUAGES else assessment.language
     answers = svc.answer_map(assessment)
@@ -265,12 +309,19 @@ def _results_page(assessment, plan_conflict: dict | None = None, status: int = 2
         data = {**svc.plan_values(edit), "version": edit.version if edit else 0}
         if plan_conflict and plan_conflict["criterion"] == item.criterion_id:
             data = {**plan_conflict["mine"], "version": plan_conflict["current"]}
+        if plan_problem and plan_problem["criterion"] == item.criterion_id:
+            data = {**plan_problem["mine"], "version": plan_problem["version"]}
         forms[item.criterion_id] = PlanItemForm(prefix=f"plan_{item.criterion_id}", formdata=None, data=data)
+    earliest, latest = svc.due_date_bounds()
+    # the date picker offers the allowed range, widened to a date an item already has (it stays as it is)
+    due_limits = {cid: (min(earliest, edit.due_date) if edit.due_date else earliest, max(latest, edit.due_date) if edit.due_date else latest)
+                  for cid, edit in edits.items()}
     chart = radar_svg(rubric, answers, lang=lang)
     context = results_context(assessment, rubric, scores, lang)
     return render_template("assess/results.html", assessment=assessment, rubric=rubric, scores=scores, plan=plan, edits=edits,
                            forms=forms, chart=chart, lang=lang, answers=answers, plan_conflict=plan_conflict, status_labels=PLAN_STATUS_LABELS,
-                           can_edit_plan=current_user.role == "member", **context), status
+                           can_edit_plan=current_user.role == "member", plan_problem=plan_problem, due_limits=due_limits,
+                           due_default=(earliest, latest), return_event=svc.return_note(assessment), **context), status
 
 
 def results_context(assessment, rubric, scores, lang: str) -> dict:
@@ -325,9 +376,16 @@ def plan_item(assessment_id: int, criterion_id: str):
         return redirect(url_for(".results", assessment_id=assessment.id) + f"#plan-{criterion_id}")
     mine = {"responsible": form.responsible.data or "", "due_date": form.due_date.data, "status": form.status.data,
             "note": form.note.data or ""}
+    seen_version = form.version.data if form.version.data is not None else 0
     try:
-        svc.update_plan_item(db.session, registry(), current_user, assessment.id, criterion_id, **mine,
-                             seen_version=form.version.data if form.version.data is not None else 0)
+        svc.update_plan_item(db.session, registry(), current_user, assessment.id, criterion_id, **mine, seen_version=seen_version)
+    except Invalid as exc:
+        if not any(d.get("field") == "due_date" for d in exc.details):
+            raise
+        assessment = svc.get_assessment(db.session, current_user, assessment_id)
+        flash(_("The plan item was not saved: check the date and the lengths of the texts."), "error")
+        return _results_page(assessment, status=422, plan_problem={"criterion": criterion_id, "mine": mine, "version": seen_version,
+                                                                   "field": "due_date", "message": _(exc.message)})
     except PreconditionFailed as exc:
         detail = exc.details[0]
         assessment = svc.get_assessment(db.session, current_user, assessment_id)

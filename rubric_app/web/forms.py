@@ -127,7 +127,8 @@ def dimension_form_class(dimension: Dimension) -> type[FlaskForm]:
     ``crit_<id>`` holds the level (or ``na``, where the criterion allows it), ``na_reason_<id>``, ``evidence_<id>`` and
     ``target_<id>`` the rest.  Rules (reason required, target range) are checked by the domain.
     ``ver_<id>`` and ``base_<id>`` carry the answer's version and the fingerprints of the values
-    the page showed, so a save changes only what this person changed.
+    the page showed, so a save changes only what this person changed.  The target select names its
+    level field (``data-level-field``) for the page script.
     """
     attrs = {}
     level_choices = options([(str(level), str(level)) for level in LEVELS] + [("na", _l("Not applicable"))])
@@ -138,8 +139,9 @@ def dimension_form_class(dimension: Dimension) -> type[FlaskForm]:
         attrs[f"crit_{crit.id}"] = RadioField(choices=choices, validators=[Optional()], validate_choice=True)
         attrs[f"na_reason_{crit.id}"] = TextAreaField(_l("Why it does not apply"), validators=[Length(max=5000)])
         attrs[f"evidence_{crit.id}"] = TextAreaField(_l("Evidence"), validators=[Length(max=5000)])
+        # every level stays in the HTML; the page script disables those below the level chosen (the domain refuses them)
         attrs[f"target_{crit.id}"] = SelectField(_l("Target level"), choices=options([("", _l("Default (current + 1)"))] + [(str(level), str(level)) for level in LEVELS]),
-                                                 validators=[Optional()])
+                                                 validators=[Optional()], render_kw={"data-level-field": f"crit_{crit.id}"})
         attrs[f"ver_{crit.id}"] = HiddenField()
         attrs[f"base_{crit.id}"] = HiddenField()
     return type(f"DimensionForm_{dimension.id}", (FlaskForm,), attrs)

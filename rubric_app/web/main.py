@@ -7,7 +7,7 @@ from flask_login import current_user
 from .. import i18n
 from ..extensions import db
 from ..services import accounts
-from ..services.assessments import visible_assessments
+from ..services.assessments import return_notes, visible_assessments
 from . import registry
 from .auth import _safe_next
 from .forms import EmptyForm
@@ -19,7 +19,8 @@ bp = Blueprint("main", __name__)
 def index():
     if not current_user.is_authenticated:
         return render_template("landing.html", rubrics=registry().rubrics())
-    return render_template("index.html", assessments=visible_assessments(db.session, current_user),
+    assessments = visible_assessments(db.session, current_user)
+    return render_template("index.html", assessments=assessments, returns=return_notes(db.session, assessments),
                            registry=registry(), empty_form=EmptyForm())
 
 
