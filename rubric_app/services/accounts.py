@@ -503,15 +503,24 @@ def issue_token(session: Session, user: User, name: str = "") -> str:
     return token
 
 
+#: how precisely a token's last use is recorded (the write is skipped within this interval)
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
 def user_for_token(session: Session, token: str) -> User | None:
-    """The active user owning this unrevoked token, or None; records the last use."""
+    """The active user owning this unrevoked token, or None; records the last use (to the minute)."""
     if not token or not token.startswith(TOKEN_PREFIX):
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(token), ApiToken.revoked_at.is_(None)))
     if row is None or not row.user.active:
         return None
-    row.last_used_at = utcnow()
-    session.commit()
+    now = utcnow()
+    last = row.last_used_at
+    if last is not None and last.tzinfo is None and now.tzinfo is not None:
+        last = last.replace(tzinfo=now.tzinfo)
+    if last is None or now - last >= TOKEN_USE_RESOLUTION:  # not one write per API request
+        row.last_used_at = now
+        session.commit()
     return row.user
 
 

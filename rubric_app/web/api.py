@@ -21,6 +21,7 @@ from ..services import assessments as svc
 from ..services.reports import assessment_report
 from . import registry
 from .openapi import openapi_document
+from .paging import page_from_request, paged
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -243,13 +244,23 @@ def _with_etag(response, version: int):
     return response
 
 
+def _json_page(body: dict, page, total: int, endpoint: str, **values):
+    body, headers = paged(body, page, total, endpoint, **values)
+    response = jsonify(body)
+    response.headers.update(headers)
+    return response
+
+
 @bp.get("/assessments")
 def list_assessments():
-    return jsonify({"assessments": [
+    """The assessments the caller may see, newest first, one page at a time."""
+    page = page_from_request()
+    rows = svc.visible_assessments(db.session, current_user)
+    return _json_page({"assessments": [
         {"id": a.id, "status": a.status, "round": a.round_number, "institution": a.institution.name,
-         "instrument": {"id": a.instrument_id, "version": a.instrument_version}}
-        for a in svc.visible_assessments(db.session, current_user)
-    ]})
+         "instrument": {"id": a.instrument_id, "version": a.instrument_version}, "version": a.version}
+        for a in page.slice(rows)
+    ]}, page, len(rows), "api.list_assessments")
 
 
 @bp.post("/assessments")
@@ -383,12 +394,28 @@ def provider_json(p) -> dict:
 @bp.get("/providers")
 @staff_only
 def providers_list():
+    page = page_from_request()
+    archived = {"0": False, "1": True, "all": None}.get(request.args.get("archived", "0"))
+    if "archived" in request.args and request.args["archived"] not in ("0", "1", "all"):
+        raise Invalid("archived must be 0 (active providers), 1 (archived ones) or all.", [{"field": "archived"}])
     rows, total = prov.list_providers(db.session, current_user, country=request.args.get("country") or None,
-                                      type=request.args.get("type") or None, search=request.args.get("q") or None)
-    return jsonify({"total": total, "providers": [provider_json(p) for p in rows]})
+                                      type=request.args.get("type") or None, search=request.args.get("q") or None,
+                                      limit=page.limit, offset=page.offset, archived=archived)
+    return _json_page({"providers": [provider_json(p) for p in rows]}, page, total, "api.providers_list")
 
 
-def round_json(rnd) -> dict:
+_PRIVATE_RESULT_FIELDS = ("contact_name", "contact_email", "contact_phone", "legal_representative", "legal_representative_position")
+
+
+def round_summary(rnd) -> dict:
+    """A round without its per-provider results: settings, state and counts."""
+    rows = sel.final_results(rnd)
+    countries: dict[str, dict[str, int]] = {}
+    for row in rows:
+        c = countries.setdefault(row["country"], {"providers": 0, "eligible": 0, "selected": 0})
+        c["providers"] += 1
+        c["eligible"] += bool(row.get("eligible"))
+        c["selected"] += bool(row.get("selected"))
     return {
         "id": rnd.id, "version": rnd.version, "name": rnd.name, "status": rnd.status,
         "instrument": {"id": rnd.instrument_id, "version": rnd.instrument_version, "hash": rnd.instrument_hash},
@@ -396,10 +423,40 @@ def round_json(rnd) -> dict:
         "letter_terms": sel.letter_terms(rnd),
         "run_at": rnd.run_at.isoformat() if rnd.run_at else None,
         "frozen_at": rnd.frozen_at.isoformat() if rnd.frozen_at else None,
-        "results": [{k: v for k, v in row.items() if k not in ("contact_name", "contact_email", "contact_phone", "legal_representative",
-                                                                 "legal_representative_position")}
-                    for row in sel.final_results(rnd)],
+        "counts": {"providers": len(rows), "eligible": sum(c["eligible"] for c in countries.values()),
+                   "selected": sum(c["selected"] for c in countries.values()), "by_country": countries},
     }
+
+
+def round_results(rnd, page) -> tuple[list[dict], int]:
+    rows = sel.final_results(rnd)
+    return [{k: v for k, v in row.items() if k not in _PRIVATE_RESULT_FIELDS} for row in page.slice(rows)], len(rows)
+
+
+def round_json(rnd, page) -> tuple[dict, int]:
+    """The round's summary and one page of its results (``results``), with the results' total."""
+    results, total = round_results(rnd, page)
+    return {**round_summary(rnd), "results": results}, total
+
+
+@bp.get("/selection-rounds")
+@staff_only
+def list_rounds():
+    page = page_from_request()
+    rounds = sel.list_rounds(db.session, current_user)
+    return _json_page({"rounds": [
+        {"id": r.id, "version": r.version, "name": r.name, "status": r.status,
+         "run_at": r.run_at.isoformat() if r.run_at else None, "frozen_at": r.frozen_at.isoformat() if r.frozen_at else None,
+         "url": url_for("api.get_round", round_id=r.id)}
+        for r in page.slice(rounds)]}, page, len(rounds), "api.list_rounds")
+
+
+def _round_response(rnd, status: int = 200):
+    page = page_from_request()
+    body, total = round_json(rnd, page)
+    response = _json_page(body, page, total, "api.get_round", round_id=rnd.id)
+    response.status_code = status
+    return _with_etag(response, rnd.version)
 
 
 @bp.post("/selection-rounds")
@@ -415,8 +472,7 @@ def create_round():
         raise Invalid(f"Unknown fields: {', '.join(unknown)}.", [{"field": k, "message": "unknown field"} for k in unknown])
     settings = {k: v for k, v in body.items() if k not in ("name", "letter_terms")}
     rnd = sel.create_round(db.session, registry(), current_user, body.get("name") or "", settings, body.get("letter_terms"))
-    response = _with_etag(jsonify(round_json(rnd)), rnd.version)
-    response.status_code = 201
+    response = _round_response(rnd, 201)
     response.headers["Location"] = url_for("api.get_round", round_id=rnd.id)
     return response
 
@@ -424,8 +480,48 @@ def create_round():
 @bp.get("/selection-rounds/<int:round_id>")
 @staff_only
 def get_round(round_id: int):
+    """The round's summary and one page of its results per provider."""
     rnd = sel.get_round(db.session, current_user, round_id)
-    return _with_etag(jsonify(round_json(rnd)), rnd.version)
+    return _round_response(rnd)
+
+
+@bp.post("/selection-rounds/<int:round_id>/rerun")
+@staff_only
+def rerun_round(round_id: int):
+    """Open round: run again on the current registry. Frozen round: check that it reproduces."""
+    rnd = sel.get_round(db.session, current_user, round_id)
+    body = _json_body() if request.content_length else None
+    expected = if_match_version(body.get("version") if isinstance(body, dict) else None)
+    rnd = sel.rerun(db.session, registry(), current_user, rnd, expected_version=expected)
+    return _round_response(rnd)
+
+
+@bp.post("/selection-rounds/<int:round_id>/freeze")
+@staff_only
+def freeze_round(round_id: int):
+    """Freeze the round: its inputs, seed, results and overrides stay as they are; letters can be issued."""
+    rnd = sel.get_round(db.session, current_user, round_id)
+    body = _json_body() if request.content_length else None
+    expected = if_match_version(body.get("version") if isinstance(body, dict) else None)
+    rnd = sel.freeze(db.session, current_user, rnd, expected_version=expected)
+    return _round_response(rnd)
+
+
+@bp.put("/selection-rounds/<int:round_id>/overrides/<code>")
+@staff_only
+def put_override(round_id: int, code: str):
+    """Select (``selected: true``) or deselect (``false``) a provider against the rule, or remove the
+    override (``null``); a rationale is required."""
+    rnd = sel.get_round(db.session, current_user, round_id)
+    body = _json_body()
+    if not isinstance(body, dict) or "selected" not in body or body["selected"] not in (True, False, None):
+        raise Invalid("Send {\"selected\": true, false or null, \"rationale\": text}.", [{"field": "selected"}])
+    rationale = body.get("rationale")
+    if not isinstance(rationale, str):
+        raise Invalid("rationale must be a text explaining the override.", [{"field": "rationale"}])
+    expected = if_match_version(body.get("version"))
+    sel.set_override(db.session, current_user, rnd, code[:64], body["selected"], rationale, expected_version=expected)
+    return _round_response(sel.get_round(db.session, current_user, round_id))
 
 
 @bp.get("/selection-rounds/<int:round_id>/letters/<code>.pdf")

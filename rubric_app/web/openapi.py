@@ -1,6 +1,8 @@
 """The OpenAPI 3.1 description of /api/v1."""
 from __future__ import annotations
 
+from .paging import DEFAULT_LIMIT, MAX_LIMIT
+
 
 
 CONCURRENCY = (
@@ -14,8 +16,25 @@ CONCURRENCY = (
 )
 ETAG_HEADER = {"ETag": {"description": "The record's version as a strong ETag; send it back as If-Match",
                         "schema": {"type": "string", "example": "\"7\""}}}
+ROUND_ID = {"name": "round_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string", "example": "\"7\""},
             "description": "The ETag the write is based on (or `version` in the body). Stale: 412; none for an existing record: 428."}
+
+
+PAGING = (
+    f"Lists come one page at a time: `limit` (1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}) and `cursor`, an opaque "
+    "value taken from the `next` link of the previous page (send it back unchanged). The body holds `limit`, `total` "
+    "and `next` (the next page's URL, null on the last page); the same URL comes as `Link: <...>; rel=\"next\"`."
+)
+PAGING_PARAMS = [
+    {"name": "limit", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 40},
+     "description": "from the previous page's `next` link"},
+]
+PAGE_PROPERTIES = {"limit": {"type": "integer"}, "total": {"type": "integer"},
+                   "next": {"type": ["string", "null"], "description": "the next page's URL, null on the last page"}}
+LINK_HEADER = {"Link": {"description": "`<next page URL>; rel=\"next\"` when there is a next page", "schema": {"type": "string"}}}
 
 
 def _error_responses(*codes: int) -> dict:
@@ -135,7 +154,11 @@ def openapi_document() -> dict:
                     "status": {"type": "string", "enum": ["open", "frozen"]},
                     "instrument": {"type": "object"}, "settings": {"type": "object"},
                     "letter_terms": {"$ref": "#/components/schemas/LetterTerms"},
-                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/RoundResult"}}}},
+                    "run_at": {"type": ["string", "null"]}, "frozen_at": {"type": ["string", "null"]},
+                    "counts": {"type": "object", "description": "providers, eligible and selected, in all and by_country"},
+                    "results": {"type": "array", "description": "one page of the results (see limit, cursor, next)",
+                                "items": {"$ref": "#/components/schemas/RoundResult"}},
+                    **PAGE_PROPERTIES}},
                 "Assessment": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "version": {"type": "integer", "description": "also the ETag"},
                     "status": {"type": "string", "enum": ["draft", "submitted", "validated"]},
@@ -158,7 +181,11 @@ def openapi_document() -> dict:
                                {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}, lang_param],
                 "responses": {"200": {"description": "The definition", **_json("Instrument")}, **_error_responses(401, 404, 422)}}},
             "/assessments": {
-                "get": {"summary": "Assessments visible to the caller", "responses": {"200": {"description": "List"}, **_error_responses(401)}},
+                "get": {"summary": "Assessments visible to the caller, newest first, paged", "description": PAGING,
+                        "parameters": PAGING_PARAMS,
+                        "responses": {"200": {"description": "One page", "headers": LINK_HEADER, "content": {"application/json": {"schema": {
+                            "type": "object", "properties": {"assessments": {"type": "array", "items": {"type": "object"}}, **PAGE_PROPERTIES}}}}},
+                            **_error_responses(401, 422)}},
                 "post": {"summary": "Start a draft for the caller's institution",
                          "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["instrument"], "properties": {
                              "instrument": {"type": "string"}, "version": {"type": "string"},
@@ -210,20 +237,59 @@ def openapi_document() -> dict:
                                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                               **_error_responses(401, 403, 409, 412, 428)}}},
             "/providers": {"get": {
-                "summary": "The provider registry (staff)",
-                "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in ("country", "type", "q")],
-                "responses": {"200": {"description": "Providers", "content": {"application/json": {"schema": {"type": "object", "properties": {
-                    "total": {"type": "integer"}, "providers": {"type": "array", "items": {"$ref": "#/components/schemas/Provider"}}}}}}},
-                    **_error_responses(401, 403)}}},
-            "/selection-rounds": {"post": {
-                "summary": "Create and run a selection round (staff)",
+                "summary": "The provider registry (staff), in code order, paged",
+                "description": PAGING + " `q` finds code, name or city ignoring case and accents.",
+                "parameters": [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}} for n in ("country", "type", "q")]
+                              + [{"name": "archived", "in": "query", "required": False,
+                                  "schema": {"type": "string", "enum": ["0", "1", "all"], "default": "0"}}] + PAGING_PARAMS,
+                "responses": {"200": {"description": "One page of providers", "headers": LINK_HEADER, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {
+                        "providers": {"type": "array", "items": {"$ref": "#/components/schemas/Provider"}}, **PAGE_PROPERTIES}}}}},
+                    **_error_responses(401, 403, 422)}}},
+            "/selection-rounds": {"get": {
+                "summary": "Selection rounds (staff), newest first, paged", "description": PAGING, "parameters": PAGING_PARAMS,
+                "responses": {"200": {"description": "One page of rounds", "headers": LINK_HEADER, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"rounds": {"type": "array", "items": {"type": "object"}}, **PAGE_PROPERTIES}}}}},
+                    **_error_responses(401, 403, 422)}}, "post": {
+                "summary": "Create and run a selection round (staff); answers its summary and the first page of results",
+                "parameters": PAGING_PARAMS,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RoundSettings"}}}},
                 "responses": {"201": {"description": "The round with its results", "headers": ETAG_HEADER, **_json("Round")},
                               **_error_responses(401, 403, 422)}}},
             "/selection-rounds/{round_id}": {"get": {
-                "summary": "A round's inputs and results per provider (staff)",
-                "parameters": [{"name": "round_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-                "responses": {"200": {"description": "The round", "headers": ETAG_HEADER, **_json("Round")}, **_error_responses(401, 403, 404)}}},
+                "summary": "A round's settings, state and counts, and one page of its results per provider (staff)",
+                "description": PAGING,
+                "parameters": [ROUND_ID] + PAGING_PARAMS,
+                "responses": {"200": {"description": "The round", "headers": {**ETAG_HEADER, **LINK_HEADER}, **_json("Round")},
+                              **_error_responses(401, 403, 404, 422)}}},
+            "/selection-rounds/{round_id}/rerun": {"post": {
+                "summary": "Run an open round again on the current registry; for a frozen round, check that it reproduces (staff)",
+                "description": CONCURRENCY,
+                "parameters": [ROUND_ID, IF_MATCH] + PAGING_PARAMS,
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "version": {"type": "integer"}}}}}},
+                "responses": {"200": {"description": "The round", "headers": ETAG_HEADER, **_json("Round")},
+                              **_error_responses(401, 403, 404, 409, 412, 422, 428)}}},
+            "/selection-rounds/{round_id}/freeze": {"post": {
+                "summary": "Freeze a round (staff): its inputs, results and overrides no longer change; letters can be issued",
+                "description": CONCURRENCY + " An already frozen round answers 409.",
+                "parameters": [ROUND_ID, IF_MATCH] + PAGING_PARAMS,
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "version": {"type": "integer"}}}}}},
+                "responses": {"200": {"description": "The frozen round", "headers": ETAG_HEADER, **_json("Round")},
+                              **_error_responses(401, 403, 404, 409, 412, 422, 428)}}},
+            "/selection-rounds/{round_id}/overrides/{code}": {"put": {
+                "summary": "Select or deselect a provider against the rule, or remove the override (staff); written to the audit log",
+                "description": CONCURRENCY + " A frozen round answers 409; a provider not in the round 404.",
+                "parameters": [ROUND_ID, {"name": "code", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}},
+                               IF_MATCH] + PAGING_PARAMS,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["selected", "rationale"], "properties": {
+                        "selected": {"type": ["boolean", "null"], "description": "true, false, or null to remove the override"},
+                        "rationale": {"type": "string", "minLength": 1, "maxLength": 5000},
+                        "version": {"type": "integer", "description": "the round's version (the ETag)"}}}}}},
+                "responses": {"200": {"description": "The round", "headers": ETAG_HEADER, **_json("Round")},
+                              **_error_responses(401, 403, 404, 409, 412, 422, 428)}}},
             "/selection-rounds/{round_id}/letters/{code}.pdf": {"get": {
                 "summary": "A selected provider's commitment letter (staff), in the language of the provider's country",
                 "description": "Letters are issued only for frozen rounds: 409 while the round is open; 404 for a provider not selected.",

@@ -1,0 +1,212 @@
+"""Throughput and latency of the heavy pages, side by side with a hello-world Flask app.
+
+    python bench/pages.py [--duration 10] [--connections 32] [--database-url URL]
+
+Needs `wrk` (Debian: apt-get install wrk). Builds a fresh instance (SQLite in a temporary folder
+unless --database-url names another database) with `db upgrade` and `demo seed`, then starts, one
+after the other under the same gunicorn settings (rubric_app/gunicorn_conf.py: gthread, the same
+workers and threads, access log off for both):
+
+* a hello-world Flask app answering "hello" (the ceiling of this machine and server);
+* this app, hit with wrk -t2 -c<connections> on the member's dimension page (session cookie), the
+  results page, and GET /api/v1/assessments/<id> (bearer token).
+
+Prints req/s, p50 and p99 (from wrk --latency), non-2xx answers and socket errors, each page's
+share of the hello-world req/s, the median of 30 sequential loads of the staff round page (209
+providers) and the workers' resident memory after the load. Targets (issue 10): dimension page
+>= 30 % of hello-world req/s, results and API >= 15 %, p99 <= 60 ms, 0 errors, round page
+<= 150 ms median, worker RSS <= 150 MB.
+"""
+from __future__ import annotations
+
+import argparse
+import http.cookiejar
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PASSWORD = "lazos-cinterfor-2026"
+HELLO = '''from flask import Flask
+app = Flask(__name__)
+
+
+@app.get("/")
+def hello():
+    return "hello"
+'''
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def flask_cmd(env: dict, *args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "flask", "--app", "rubric_app", *args], env=env, cwd=ROOT,
+                         check=True, capture_output=True, text=True)
+    return out.stdout
+
+
+class Server:
+    def __init__(self, app: str, env: dict, cwd: Path):
+        self.port = free_port()
+        env = dict(env, PORT=str(self.port))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:rubric_app.gunicorn_conf", "--access-logfile", "/dev/null",
+             "--max-requests", "0", app], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True)
+        self.base = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"gunicorn ended: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                urllib.request.urlopen(self.base + "/", timeout=2)
+                return
+            except urllib.error.HTTPError:
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("gunicorn did not answer within 60 s")
+
+    def worker_rss_mb(self) -> list[float]:
+        children = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split()
+        sizes = []
+        for pid in children:
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            match = re.search(r"VmRSS:\s+(\d+) kB", status)
+            if match:
+                sizes.append(int(match.group(1)) / 1024)
+        return sizes
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def wrk(url: str, duration: int, connections: int, headers: dict[str, str]) -> dict:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": ms("50"), "p99": ms("99"),
+            "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, errors.groups())) if errors else 0)}
+
+
+def login(base: str, email: str) -> str:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(base + "/login").read().decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode({"csrf_token": token, "email": email, "password": PASSWORD}).encode()
+    opener.open(base + "/login", data=data).read()
+    cookies = "; ".join(f"{c.name}={c.value}" for c in jar)
+    if "session=" not in cookies:
+        raise SystemExit(f"could not sign in as {email}")
+    return cookies
+
+
+def get(base: str, path: str, headers: dict[str, str]) -> str:
+    request = urllib.request.Request(base + path, headers=headers)
+    with urllib.request.urlopen(request) as response:
+        return response.read().decode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    work = Path(tempfile.mkdtemp(prefix="rubric-bench-"))
+    env = dict(os.environ, RUBRIC_INSTANCE_PATH=str(work / "instance"), REPORTS_DIR=str(work / "reports"),
+               PYTHONPATH=str(ROOT))
+    env.pop("DATABASE_URL", None)
+    if args.database_url:
+        env["DATABASE_URL"] = args.database_url
+    flask_cmd(env, "db", "upgrade")
+    flask_cmd(env, "demo", "seed")
+    token = flask_cmd(env, "users", "token", "--email", "member@demo.example").strip().split()[-1]
+    (work / "hello.py").write_text(HELLO)
+    figures: dict[str, dict] = {}
+
+    hello = Server("hello:app", dict(env, PYTHONPATH=str(work)), work)
+    try:
+        wrk(hello.base + "/", 2, args.connections, {})  # warm-up
+        figures["hello-world Flask app"] = wrk(hello.base + "/", args.duration, args.connections, {})
+    finally:
+        hello.stop()
+
+    app = Server("rubric_app:create_app()", env, ROOT)
+    try:
+        member = {"Cookie": login(app.base, "member@demo.example")}
+        home = get(app.base, "/", member)
+        assessment_id = re.search(r'href="/assessments/(\d+)', home).group(1)
+        page = get(app.base, f"/assessments/{assessment_id}", member)
+        dimension = re.search(rf'href="(/assessments/{assessment_id}/d/[^"]+)"', page)
+        dimension_path = dimension.group(1) if dimension else f"/assessments/{assessment_id}/d/policy"
+        targets = {
+            "dimension page (member, cookie)": (dimension_path, member),
+            "results page": (f"/assessments/{assessment_id}/results", member),
+            "GET /api/v1/assessments/<id>": (f"/api/v1/assessments/{assessment_id}", {"Authorization": f"Bearer {token}"}),
+        }
+        for name, (path, headers) in targets.items():
+            get(app.base, path, headers)  # 200, or this raises
+            wrk(app.base + path, 2, args.connections, headers)  # warm-up
+            figures[name] = wrk(app.base + path, args.duration, args.connections, headers)
+        rss = app.worker_rss_mb()
+
+        staff = {"Cookie": login(app.base, "staff@demo.example")}
+        rounds = get(app.base, "/rounds", staff)
+        round_id = re.search(r'href="/rounds/(\d+)"', rounds).group(1)
+        get(app.base, f"/rounds/{round_id}", staff)
+        samples = []
+        for _ in range(30):
+            start = time.perf_counter()
+            get(app.base, f"/rounds/{round_id}", staff)
+            samples.append((time.perf_counter() - start) * 1000)
+        round_median = statistics.median(samples)
+    finally:
+        app.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    ceiling = figures["hello-world Flask app"]["rps"]
+    print(f"database: {'SQLite' if not args.database_url else args.database_url.split('@')[-1]}; "
+          f"wrk -t2 -c{args.connections} -d{args.duration}s; {os.cpu_count()} cores")
+    print(f"{'endpoint':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'share':>7}")
+    for name, f in figures.items():
+        print(f"{name:34} {f['rps']:8.0f} {f['p50']:8.1f} {f['p99']:8.1f} {f['errors']:7d} {f['rps'] / ceiling:7.1%}")
+    print(f"round page (staff, 209 providers), median of 30 sequential loads: {round_median:.0f} ms")
+    print("worker RSS after the load: " + ", ".join(f"{mb:.0f} MB" for mb in rss))
+
+
+if __name__ == "__main__":
+    main()
