@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import sqlite3
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from flask.cli import AppGroup, ScriptInfo
 
 from . import PROJECT_ROOT
@@ -36,7 +35,14 @@ def rubrics_cli() -> None:
 @click.argument("path", required=False, type=click.Path(exists=True, path_type=Path))
 def validate_command(path: Path | None) -> None:
     """Check every definition under PATH (default: the app's definitions, RUBRIC_DEFS) against schema and rules."""
-    root = path or Path(current_app.config["RUBRIC_DEFS"])
+    if path is not None:
+        root = path
+    elif has_app_context():
+        root = Path(current_app.config["RUBRIC_DEFS"])
+    else:  # run outside `flask` (e.g. as a bare click command): the defaults an app would use
+        from . import default_paths
+
+        root = Path(os.environ.get("RUBRIC_DEFS", "").strip() or default_paths("instance")["RUBRIC_DEFS"])
     problems = validate_path(root)
     for problem in problems:
         click.echo(str(problem), err=True)
@@ -382,79 +388,35 @@ def reset_link_command(email, base_url) -> None:
 
 demo_cli = AppGroup("demo", help="Fictitious demo data.")
 
-DEMO_PASSWORD = "lazos-cinterfor-2026"
-DEMO_ACCOUNTS = [
-    ("admin@demo.example", "admin", None),
-    ("reviewer@demo.example", "reviewer", None),
-    ("staff@demo.example", "staff", None),
-    ("member@demo.example", "member", 0),
-]
-DEMO_INSTITUTIONS = [
-    ("Instituto Técnico Demo del Litoral", "AR", "Rosario", "technical_institute", "public"),
-    ("Centro de Formación Demo Andino", "AR", "Mendoza", "training_centre", "private"),
-    ("Servicio de Aprendizaje Demo Caribe", "CO", "Barranquilla", "national_service", "public"),
-    ("Fundación Demo Oficios Cúcuta", "CO", "Cúcuta", "ngo", "private"),
-    ("CETPRO Demo Lima Norte", "PE", "Lima", "training_centre", "public"),
-    ("Instituto Demo de Tecnología Arequipa", "PE", "Arequipa", "technical_institute", "private"),
-    ("Escuela Taller Demo Santo Domingo", "DO", "Santo Domingo", "training_centre", "public"),
-    ("Politécnico Demo Santiago de los Caballeros", "DO", "Santiago de los Caballeros", "technical_institute", "private"),
-]
+from .services.demo import DEMO_ACCOUNTS, DEMO_INSTITUTIONS, DEMO_PASSWORD  # the names the tests and README use
 
 
 @demo_cli.command("seed")
 @click.option("--seed", "seed_value", default=2026, show_default=True)
 def seed_command(seed_value: int) -> None:
-    """Demo accounts (one per role) and fictitious institutions with submitted assessments. Idempotent."""
-    from .domain.scoring import CriterionAnswer
-    from .extensions import db
-    from .models import SUBMITTED
-    from .services import accounts
-    from .services import assessments as svc
+    """Demo accounts (one per role), fictitious institutions in AR, CO, PE and DO with two rounds of
+    submitted and validated self-assessments, 209 synthetic SDE providers and a round. Idempotent."""
+    import time
 
+    from .extensions import db
+    from .services.demo import seed_demo_assessments
+
+    started = time.perf_counter()
     session = db.new_session()
     registry = current_app.extensions["instruments"]
-    rubric = registry.latest("ifp-migrant-inclusion") or registry.rubrics()[0]
-    rng = random.Random(seed_value)
     try:
-        institutions = []
-        for name, country, city, itype, sector in DEMO_INSTITUTIONS:
-            inst = accounts.find_institution(session, name, country) or accounts.create_institution(
-                session, name=name, country=country, city=city, type=itype, sector=sector, synthetic=True)
-            institutions.append(inst)
-        session.commit()
-        for i, inst in enumerate(institutions):
-            email = f"ifp{i + 1}@demo.example"
-            user = session.query(accounts.User).filter_by(email=email).one_or_none() or accounts.create_user(
-                session, email=email, password=DEMO_PASSWORD, role="member", name=f"Demo {inst.name}", institution=inst)
-            session.commit()
-            if svc.visible_assessments(session, user):
-                continue
-            assessment = svc.start_assessment(session, registry, user, instrument_id=rubric.id, version=rubric.version, language="es")
-            base = rng.randint(1, 4)
-            answers = []
-            for crit in rubric.criteria:
-                # criteria that always apply (not_applicable_allowed: false) get a level
-                if rng.random() < 0.06 and crit.not_applicable_allowed:
-                    answers.append(CriterionAnswer(crit.id, None, True, "Demo: no aplica en esta institución (datos ficticios)."))
-                else:
-                    level = max(1, min(5, base + rng.choice((-1, 0, 0, 1))))
-                    answers.append(CriterionAnswer(crit.id, level, False, "", None, "Demo: evidencia ficticia."))
-            svc.save_answers(session, registry, user, assessment, answers)
-            svc.submit(session, registry, user, assessment)
-        for email, role, inst_index in DEMO_ACCOUNTS:
-            if session.query(accounts.User).filter_by(email=email).one_or_none() is None:
-                accounts.create_user(session, email=email, password=DEMO_PASSWORD, role=role, name=f"Demo {role}",
-                                     institution=institutions[inst_index] if inst_index is not None else None)
-        session.commit()
-        submitted = session.query(svc.Assessment).filter_by(status=SUBMITTED).count()
+        done = seed_demo_assessments(session, registry, seed_value)
         providers, rounds = _seed_demo_selection(session, registry, seed_value)
     finally:
         session.close()
-    click.echo(f"Demo data ready (fictitious, labelled synthetic): {len(institutions)} institutions, {submitted} submitted assessments, "
-               f"{providers} SDE providers, {rounds} selection round(s).")
+    click.echo(f"Demo data ready (fictitious, labelled synthetic): {done.institutions} institutions, {done.assessments} assessments "
+               f"({done.validated} validated, {done.submitted} awaiting review, {done.returned} returned for changes; "
+               f"{done.seeded} institutions seeded now), {providers} SDE providers, {rounds} selection round(s) "
+               f"in {time.perf_counter() - started:.1f} s.")
     click.echo(f"Demo accounts (password: {DEMO_PASSWORD}):")
     for email, role, _ in DEMO_ACCOUNTS:
         click.echo(f"  {role:<9} {email}")
+    click.echo(f"  member    ifp1@demo.example ... ifp{len(DEMO_INSTITUTIONS)}@demo.example (one per demo institution)")
 
 
 @demo_cli.command("providers")

@@ -119,7 +119,7 @@ def test_demo_seed_is_idempotent_and_prints_the_accounts(app):
         assert email in first.output
     assert DEMO_PASSWORD in first.output
     counts = (count(app, Institution), count(app, User), count(app, Assessment))
-    assert counts[2] == 8 and count(app, Assessment, Assessment.status == "submitted") == 8
+    assert counts[2] == 64 and count(app, Assessment, Assessment.status == "submitted") == 4
     assert {c for (c,) in _countries(app)} == {"AR", "CO", "PE", "DO"}
     assert count(app, Institution, Institution.synthetic.is_(False)) == 0
     second = runner.invoke(args=["demo", "seed"])

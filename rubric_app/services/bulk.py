@@ -18,9 +18,15 @@ BATCH = 1000
 
 def bulk_assessments(session: Session, rubric: Rubric, count: int, countries: Sequence[str], seed: int,
                      progress: Callable[[int], None] | None = None) -> int:
-    """``count`` synthetic institutions, each with one submitted assessment (a third validated)."""
+    """``count`` synthetic institutions, each with one submitted assessment (a third validated).
+
+    Institutions and assessments take ids after the highest of their own table (an institution may
+    already have several rounds, so the two never coincide), and may be run again, or after
+    ``demo seed``, any number of times.
+    """
     rng = random.Random(seed)
     start = (session.scalar(select(func.max(Institution.id))) or 0) + 1
+    first_assessment = (session.scalar(select(func.max(Assessment.id))) or 0) + 1
     now = utcnow()
     done = 0
     while done < count:
@@ -28,6 +34,7 @@ def bulk_assessments(session: Session, rubric: Rubric, count: int, countries: Se
         institutions, assessments, answers = [], [], []
         for k in range(size):
             number = start + done + k
+            assessment_id = first_assessment + done + k
             country = countries[rng.randrange(len(countries))]
             name = f"Institución sintética {number:06d}"
             institutions.append({"id": number, "name": name, "name_key": name.casefold(), "country": country, "city": "",
@@ -36,7 +43,7 @@ def bulk_assessments(session: Session, rubric: Rubric, count: int, countries: Se
             levels = {c.id: max(1, min(5, round(base + rng.gauss(0, 0.8)))) for c in rubric.criteria}
             own = {cid: CriterionAnswer(cid, lvl, False, "", min(lvl + 1, 5)) for cid, lvl in levels.items()}
             validated = rng.random() < 0.33
-            record = {"id": number, "institution_id": number, "instrument_id": rubric.id, "instrument_version": rubric.version,
+            record = {"id": assessment_id, "institution_id": number, "instrument_id": rubric.id, "instrument_version": rubric.version,
                       "instrument_hash": rubric.hash, "language": "es", "status": VALIDATED if validated else SUBMITTED, "round_number": 1,
                       "created_at": now, "updated_at": now, "submitted_at": now - timedelta(days=rng.randrange(700)),
                       "self_scores": scores_record(score_rubric(rubric, own)), "validated_scores": None, "level_pairs": None}
@@ -50,7 +57,7 @@ def bulk_assessments(session: Session, rubric: Rubric, count: int, countries: Se
                 record["level_pairs"] = pairs
             assessments.append(record)
             for cid, lvl in levels.items():
-                answers.append({"assessment_id": number, "criterion_id": cid, "level": lvl, "not_applicable": False, "na_reason": "",
+                answers.append({"assessment_id": assessment_id, "criterion_id": cid, "level": lvl, "not_applicable": False, "na_reason": "",
                                 "target": None, "evidence": "", "validated_level": checked.get(cid), "review_comment": "",
                                 "updated_at": now})
         session.execute(insert(Institution), institutions)
