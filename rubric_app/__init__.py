@@ -120,6 +120,10 @@ def create_app(test_config: dict | None = None, *, check_schema: bool = True) ->
     hardening.init_app(app)  # first: the bounded ``int`` URL converter must exist before the routes
     register_blueprints(app)
 
+    from . import jobs
+
+    jobs.init_app(app)
+
     from .cli import register_commands
 
     register_commands(app)
@@ -127,7 +131,8 @@ def create_app(test_config: dict | None = None, *, check_schema: bool = True) ->
 
 
 #: deployment settings read from the environment (they override instance/config.py); see docs/deploy-security.md
-ENVIRONMENT_SETTINGS = {"PREFERRED_URL_SCHEME": str, "PROXY_FIX_HOPS": int, "SESSION_COOKIE_SECURE": bool, "HSTS_SECONDS": int}
+ENVIRONMENT_SETTINGS = {"PREFERRED_URL_SCHEME": str, "PROXY_FIX_HOPS": int, "SESSION_COOKIE_SECURE": bool, "HSTS_SECONDS": int,
+                        "REDIS_URL": str}
 
 
 def _deployment_settings_from_environment(app: Flask) -> None:

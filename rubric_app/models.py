@@ -13,12 +13,22 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def search_fold(text: str | None) -> str:
+    """``text`` case-folded without accents ("Córdoba" -> "cordoba"): how searches compare, the same on
+    every database (SQLite's LOWER knows ASCII only, PostgreSQL's collations differ)."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", (text or "").casefold())
+    return unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
 
 
 class Base(DeclarativeBase):
@@ -294,12 +304,31 @@ class Provider(Base):
     item_scores: Mapped[dict] = mapped_column(JSON, default=dict)
     #: True for generated demo or benchmark data
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: code, name and city folded by :func:`search_fold` (kept by :meth:`refresh_search_key` on every write)
+    search_key: Mapped[str] = mapped_column(Text, default="")
+    #: when staff archived the provider: it leaves the list and takes no part in new rounds (None: active)
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     #: optimistic-concurrency version: bumped on every change; writes name the version they saw
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
     __mapper_args__ = {"version_id_col": version}
+
+    def refresh_search_key(self) -> None:
+        self.search_key = provider_search_key(self.code, self.name, self.city)
+
+
+def provider_search_key(code: str | None, name: str | None, city: str | None) -> str:
+    """What a provider search looks in: code, name and city, folded, one per line."""
+    return "\n".join(search_fold(part) for part in (code, name, city))
+
+
+@event.listens_for(Provider, "before_insert")
+@event.listens_for(Provider, "before_update")
+def _keep_search_key(_mapper, _connection, provider: Provider) -> None:
+    """Every ORM write of a provider (forms, imports, demo data, the API) keeps its search key current."""
+    provider.refresh_search_key()
 
 
 class SelectionRound(Base):
@@ -353,3 +382,31 @@ class SelectionOverride(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (UniqueConstraint("round_id", "provider_code", name="uq_override_provider"),)
+
+
+JOB_QUEUED, JOB_RUNNING, JOB_DONE, JOB_FAILED = "queued", "running", "done", "failed"
+JOB_KINDS = ("round_documents", "round_report")
+
+
+class Job(Base):
+    """Long work run outside the request (a worker thread, or RQ workers when REDIS_URL is set):
+    what to do, for whom, how far it got and where its result is."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    #: the job's inputs (e.g. {"round_id": 3, "lang": "es"}); checked before the job is created
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=JOB_QUEUED)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    #: the result file, relative to REPORTS_DIR (a folder every app server shares)
+    result_path: Mapped[str | None] = mapped_column(String(300))
+    result_name: Mapped[str | None] = mapped_column(String(200))
+    #: a msgid (translated when shown) with its values, when the job failed
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

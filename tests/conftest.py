@@ -80,10 +80,18 @@ def drop_everything(url):
         engine.dispose()
 
 
+def _stop_jobs(application):
+    """Let job threads still running finish before the database goes away."""
+    runner = application.extensions.get("jobs")
+    if hasattr(runner, "shutdown"):
+        runner.shutdown()
+
+
 @pytest.fixture
 def app(tmp_path):
     application = make_app(tmp_path)
     yield application
+    _stop_jobs(application)
     with application.app_context():
         db.engine.dispose()
 

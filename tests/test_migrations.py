@@ -23,7 +23,8 @@ from rubric_app.extensions import db
 from rubric_app.models import Assessment, Base, Institution, PlanEdit, Provider, SelectionRound
 from tests.conftest import ON_POSTGRES, PG_URL, drop_everything
 
-INITIAL, RECORD_VERSIONS, ACCOUNTS, HEAD = "0001_initial_schema", "0002_record_versions", "0003_accounts_and_sessions", "0004_letter_terms"
+INITIAL, RECORD_VERSIONS, ACCOUNTS, LETTER_TERMS = "0001_initial_schema", "0002_record_versions", "0003_accounts_and_sessions", "0004_letter_terms"
+PROVIDER_SEARCH, HEAD = "0005_provider_search_and_archive", "0006_jobs"
 LETTER_TERM_DEFAULTS = {"letter_months": 24, "courses_per_year": 4, "women_share": 60, "facilitators": 2}
 VERSIONED = ("assessments", "answers", "plan_items", "providers", "selection_rounds")
 UPGRADE_HINT = ("run 'flask --app rubric_app db upgrade' (back up first: 'flask --app rubric_app db backup FILE').")
@@ -184,8 +185,9 @@ def test_upgrade_from_0001_keeps_every_row(engine, db_url, tmp_path):
                 assert new.pop("version") == 1, (name, new)
             if name == "users":  # 0003: sessions start at generation 0, no password change recorded yet
                 assert (new.pop("session_generation"), new.pop("password_changed_at")) == (0, None)
-            if name == "providers":  # 0004: no legal representative recorded yet
+            if name == "providers":  # 0004: no legal representative recorded yet; 0005: search key filled, not archived
                 assert (new.pop("legal_representative"), new.pop("legal_representative_position")) == ("", "")
+                assert new.pop("archived_at") is None and new.pop("search_key").startswith(old["code"].casefold())
             if name == "selection_rounds":  # 0004: the letters' default term and targets
                 assert {k: new.pop(k) for k in LETTER_TERM_DEFAULTS} == LETTER_TERM_DEFAULTS
             if name == "answers" and old["id"] in DEFAULT_TARGET_ANSWERS:
@@ -231,8 +233,8 @@ def test_upgrade_from_0003_to_0004_keeps_data_and_adds_the_letter_terms(engine, 
     schema.upgrade(engine, ACCOUNTS)
     insert_rows(engine)
     before = all_rows(engine)
-    result = schema.upgrade(engine)
-    assert (result.before, result.after) == (ACCOUNTS, HEAD)
+    result = schema.upgrade(engine, LETTER_TERMS)
+    assert (result.before, result.after) == (ACCOUNTS, LETTER_TERMS)
     after = all_rows(engine)
     for name, rows in before.items():
         for old, new in zip(rows, after[name], strict=True):
@@ -242,6 +244,7 @@ def test_upgrade_from_0003_to_0004_keeps_data_and_adds_the_letter_terms(engine, 
                 assert {k: new.pop(k) for k in LETTER_TERM_DEFAULTS} == LETTER_TERM_DEFAULTS
             assert new == old, name
     # the app reads and writes the new columns through the models, with the version counter working
+    schema.upgrade(engine)
     app = create_app(app_config(db_url, tmp_path))
     try:
         with app.app_context():
@@ -268,6 +271,23 @@ def differences(engine, metadata=Base.metadata):
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
         return compare_metadata(context, metadata)
+
+
+def test_upgrade_from_0005_to_0006_keeps_every_row_and_adds_an_empty_jobs_table(engine):
+    schema.upgrade(engine, INITIAL)
+    insert_rows(engine)
+    schema.upgrade(engine, PROVIDER_SEARCH)
+    before = all_rows(engine)
+    result = schema.upgrade(engine)
+    assert (result.before, result.after) == (PROVIDER_SEARCH, HEAD)
+    after = all_rows(engine)
+    assert {name: rows for name, rows in after.items() if name in before} == before
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM jobs")).scalar() == 0
+    assert schema.downgrade(engine, PROVIDER_SEARCH).after == PROVIDER_SEARCH
+    with engine.connect() as conn:
+        assert "jobs" not in inspect(conn).get_table_names()
+    assert all_rows(engine) == before
 
 
 def test_models_and_the_head_revision_agree(engine):
@@ -504,6 +524,7 @@ def test_postgresql_backup_and_restore_round_trip(app, tmp_path):
 def test_migrations_ship_with_the_package():
     setup = (PROJECT_ROOT / "setup.cfg").read_text()
     assert "migrations/versions/*.py" in setup and "alembic>=" in setup
-    assert schema.known_revisions() == [INITIAL, RECORD_VERSIONS, ACCOUNTS, HEAD] and schema.head_revision() == HEAD
+    assert schema.known_revisions() == [INITIAL, RECORD_VERSIONS, ACCOUNTS, LETTER_TERMS, PROVIDER_SEARCH, HEAD]
+    assert schema.head_revision() == HEAD
     assert (schema.MIGRATIONS / "env.py").exists()
     assert not (PROJECT_ROOT / "alembic.ini").exists()

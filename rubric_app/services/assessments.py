@@ -82,7 +82,8 @@ def start_assessment(session: Session, registry: Registry, user: User, *, instru
     """A new draft for the user's institution, pinned to the instrument version and its hash.
 
     With ``from_previous`` the answers of the institution's latest assessment on the same
-    instrument are copied in (levels, reasons, evidence; targets recomputed by default).
+    instrument are copied in (levels, reasons, evidence, and the targets people chose; a target
+    nobody chose keeps following the level).
 
     With ``one_draft`` (the pages) a second draft is refused with :class:`DraftInProgress`, which
     names the draft to continue; the check holds the institution's row lock (PostgreSQL) or the
@@ -126,8 +127,7 @@ def start_assessment(session: Session, registry: Registry, user: User, *, instru
             if not rubric.has_criterion(old.criterion_id):
                 continue
             try:
-                new = validate_answer(rubric, CriterionAnswer(old.criterion_id, old.level, old.not_applicable, old.na_reason, None,
-                                                              old.evidence))
+                new = _copied_answer(rubric, old)
             except AnswerError:
                 # an answer the new version refuses (e.g. "not applicable" where the criterion now always
                 # applies): the evidence is carried over, the level is left for the institution to choose
@@ -135,6 +135,19 @@ def start_assessment(session: Session, registry: Registry, user: User, *, instru
             assessment.answers.append(_answer_row(new))
     session.commit()
     return assessment
+
+
+def _copied_answer(rubric: Rubric, old: Answer) -> CriterionAnswer:
+    """A previous round's answer as the new round starts it: the chosen target is kept where the
+    new definition still allows it, else the target follows the level again."""
+    answer = CriterionAnswer(old.criterion_id, old.level, old.not_applicable, old.na_reason or "", old.target, old.evidence or "")
+    try:
+        return validate_answer(rubric, answer)
+    except AnswerError as exc:
+        if exc.field != "target":
+            raise
+    return validate_answer(rubric, CriterionAnswer(old.criterion_id, old.level, old.not_applicable, old.na_reason or "", None,
+                                                   old.evidence or ""))
 
 
 def discard_draft(session: Session, user: User, assessment_id: int, *, expected_version: int | None) -> None:
@@ -596,6 +609,97 @@ def update_plan_item(session: Session, registry: Registry, user: User, assessmen
     bump_version(session, assessment)
     commit_or_conflict(session)
     return edit
+
+
+#: the fields of a plan item a person edits, in the order their fingerprints travel in the page
+PLAN_FINGERPRINT_FIELDS = ("responsible", "due_date", "status", "note")
+
+
+def plan_fingerprint(values: Mapping[str, Any]) -> str:
+    """Fingerprints of a plan item's values as a page showed them (sent back to tell touched items from untouched)."""
+    shown = {"responsible": (values.get("responsible") or "").strip(), "note": (values.get("note") or "").strip(),
+             "status": values.get("status") or "todo",
+             "due_date": values["due_date"].isoformat() if values.get("due_date") else None}
+    return fingerprints(shown, PLAN_FINGERPRINT_FIELDS)
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """One plan item as a page sent it: its values, the version it read and the fingerprint of what it showed."""
+
+    criterion_id: str
+    values: Mapping[str, Any]
+    #: the item's version the page read (0: nobody had edited it)
+    seen_version: int
+    #: :func:`plan_fingerprint` of the values the page showed; None: treat the item as edited
+    base: str | None = None
+
+
+@dataclass
+class PlanSaveResult:
+    """What saving the plan did: items saved, items refused (field and message), items someone else changed meanwhile."""
+
+    saved: list[str] = field(default_factory=list)
+    #: criterion id -> {"field", "message", "min", "max"}
+    problems: dict[str, dict] = field(default_factory=dict)
+    #: criterion id -> {"current": version, "stored": values}
+    conflicts: dict[str, dict] = field(default_factory=dict)
+
+
+def update_plan(session: Session, registry: Registry, user: User, assessment_id: int, changes: list[PlanChange]) -> PlanSaveResult:
+    """Save every plan item of a page in one transaction, each against its own version.
+
+    An item the person did not touch (its values still match ``base``) is left alone, so an item
+    someone else changed meanwhile is no conflict unless this person changed it too.  A touched
+    item with a stale version is not written and comes back in ``conflicts`` with the stored
+    values; an item with a due date out of bounds comes back in ``problems``.  The other items
+    are saved.  A criterion without a plan item is :class:`NotFound` (nothing is saved).
+    """
+    if user.role != "member" or user.institution_id is None:
+        raise Forbidden(N_("Only institution members can edit the improvement plan."))
+    for change in changes:
+        if change.values.get("status") not in PLAN_STATUSES:
+            raise Invalid(f"Unknown status {change.values.get('status')!r}.", [{"criterion": change.criterion_id, "field": "status"}])
+        if len(change.values.get("responsible") or "") > 200 or len(change.values.get("note") or "") > 5000:
+            raise Invalid("Text too long.", [{"criterion": change.criterion_id, "field": "note"}])
+    assessment = lock_assessment(session, assessment_id, statuses=(DRAFT, SUBMITTED, VALIDATED), institution_id=user.institution_id)
+    in_plan = {item.criterion_id for item in plan(registry, assessment)}
+    if any(change.criterion_id not in in_plan for change in changes):
+        session.rollback()
+        raise NotFound(N_("This criterion has no item in the improvement plan."))
+    edits = plan_edits(assessment)
+    earliest, latest = due_date_bounds()
+    result = PlanSaveResult()
+    for change in changes:
+        cid, values = change.criterion_id, change.values
+        edit = edits.get(cid)
+        stored = plan_values(edit)
+        mine = {"responsible": (values.get("responsible") or "").strip(), "due_date": values.get("due_date"),
+                "status": values["status"], "note": (values.get("note") or "").strip()}
+        if change.base is not None and plan_fingerprint(mine) == change.base:
+            continue  # not touched on this page
+        if plan_fingerprint(mine) == plan_fingerprint(stored):
+            continue  # already so
+        current = edit.version if edit is not None else 0
+        due = mine["due_date"]
+        if due is not None and due != stored["due_date"] and not earliest <= due <= latest:
+            result.problems[cid] = {"field": "due_date", "message": DUE_DATE_MESSAGE, "min": earliest.isoformat(), "max": latest.isoformat()}
+            continue
+        if change.seen_version != current:
+            result.conflicts[cid] = {"current": current, "stored": stored}
+            continue
+        if edit is None:
+            edit = PlanEdit(assessment_id=assessment.id, criterion_id=cid)
+            assessment.plan_items.append(edit)
+        edit.responsible, edit.due_date, edit.status, edit.note = mine["responsible"], due, mine["status"], mine["note"]
+        result.saved.append(cid)
+    if not result.saved:
+        session.rollback()
+        return result
+    session.flush()
+    bump_version(session, assessment)
+    commit_or_conflict(session)
+    return result
 
 
 def count_assessments(session: Session) -> int:

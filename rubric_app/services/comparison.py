@@ -427,3 +427,31 @@ def rubric_for_assessment(registry: Registry, assessment: Assessment) -> Rubric:
     return rubric_for(registry, assessment)
 
 
+
+
+@dataclass(frozen=True)
+class Overview:
+    """How many self-assessments there are, for the home page of reviewers, staff and admins."""
+
+    #: submitted and waiting for a reviewer
+    submitted: int
+    validated: int
+    #: institutions and countries with at least one submitted or validated assessment
+    institutions: int
+    countries: int
+
+    @property
+    def total(self) -> int:
+        return self.submitted + self.validated
+
+
+def overview(session: Session, user: User) -> Overview:
+    """Counts of submitted and validated self-assessments (no institution named: staff see it too)."""
+    require_compare(user)
+    done = Assessment.status.in_((SUBMITTED, VALIDATED))
+    by_status = dict(session.execute(select(Assessment.status, func.count(Assessment.id)).where(done).group_by(Assessment.status)).all())
+    institutions, countries = session.execute(
+        select(func.count(func.distinct(Assessment.institution_id)), func.count(func.distinct(Institution.country)))
+        .join(Institution, Institution.id == Assessment.institution_id).where(done)).one()
+    return Overview(submitted=by_status.get(SUBMITTED, 0), validated=by_status.get(VALIDATED, 0),
+                    institutions=institutions or 0, countries=countries or 0)

@@ -4,14 +4,14 @@ from __future__ import annotations
 import random
 import re
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..domain.instruments import PROVIDER_SCALE, ProviderInstrument, Registry
 from ..domain.selection import ProviderInput
 from ..i18n import is_country
 from ..inputs import ascii_int
-from ..models import PROVIDER_TYPES, Provider, User
+from ..models import PROVIDER_TYPES, AuditEntry, Provider, User, search_fold, utcnow
 from . import N_, Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, commit_or_conflict
 
 #: roles that may see and manage providers and selection rounds
@@ -34,19 +34,26 @@ def provider_instrument(registry: Registry) -> ProviderInstrument:
 
 
 def list_providers(session: Session, user: User, *, country: str | None = None, type: str | None = None,
-                   search: str | None = None, limit: int | None = None, offset: int = 0) -> tuple[list[Provider], int]:
-    """Providers matching the filters (code order) and their total count."""
+                   search: str | None = None, limit: int | None = None, offset: int = 0,
+                   archived: bool | None = False) -> tuple[list[Provider], int]:
+    """Providers matching the filters (code order) and their total count.
+
+    ``search`` finds code, name or city ignoring case and accents ("cordoba" finds "Córdoba") on
+    every database, through the folded ``search_key`` kept on write. ``archived``: False (the
+    default) lists active providers, True archived ones only, None both.
+    """
     require_staff(user)
     query = select(Provider)
     if country:
         query = query.where(Provider.country == country.upper())
     if type:
         query = query.where(Provider.type == type)
-    if search:
-        escaped = search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{escaped}%"
-        query = query.where(or_(func.lower(Provider.name).like(like, escape="\\"), func.lower(Provider.code).like(like, escape="\\"),
-                                func.lower(Provider.city).like(like, escape="\\")))
+    if archived is not None:
+        query = query.where(Provider.archived_at.is_not(None) if archived else Provider.archived_at.is_(None))
+    folded = search_fold(search).strip() if search else ""
+    if folded:
+        escaped = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Provider.search_key.like(f"%{escaped}%", escape="\\"))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     query = query.order_by(Provider.code).offset(offset)
     if limit:
@@ -76,21 +83,33 @@ def save_provider(session: Session, user: User, instrument: ProviderInstrument, 
                                     "beside yours: keep one, or combine them, and save again."),
                                  [{"field": "version", "seen": expected_version, "current": provider.version}])
     problems = []
+
+    def problem(field: str, msgid: str, **params) -> None:
+        problems.append({"field": field, "message": msgid % params if params else msgid, "msgid": msgid, "params": params})
+
     code = (values.get("code") or "").strip()
     if not CODE_PATTERN.match(code):
-        problems.append({"field": "code", "message": "Code: letters, digits, '.', '_' or '-', at most 40."})
+        problem("code", N_("Code: letters, digits, '.', '_' or '-', at most 40."))
     name = (values.get("name") or "").strip()
     if not name or len(name) > 200:
-        problems.append({"field": "name", "message": "The name is required (at most 200 characters)."})
-    for field in ("legal_representative", "legal_representative_position"):
+        problem("name", N_("The name is required (at most 200 characters)."))
+    for field in ("legal_representative", "legal_representative_position", "contact_name"):
         if len((values.get(field) or "").strip()) > 200:
-            problems.append({"field": field, "message": "At most 200 characters."})
+            problem(field, N_("At most 200 characters."))
+    if len((values.get("city") or "").strip()) > 120:
+        problem("city", N_("At most %(n)s characters."), n=120)
+    email = (values.get("contact_email") or "").strip()
+    if email and not valid_email(email):
+        problem("contact_email", N_("Write an e-mail address such as name@example.org."))
+    phone = (values.get("contact_phone") or "").strip()
+    if phone and not valid_phone(phone):
+        problem("contact_phone", N_("Write a phone number with digits, spaces and + ( ) - . only (6 to 20 digits)."))
     country = (values.get("country") or "").strip().upper()
     if not is_country(country):
-        problems.append({"field": "country", "message": "Unknown country code."})
+        problem("country", N_("Unknown country code."))
     ptype = values.get("type")
     if ptype not in PROVIDER_TYPES:
-        problems.append({"field": "type", "message": "Unknown provider type."})
+        problem("type", N_("Unknown provider type."))
     facts = {fact.id: bool((values.get("facts") or {}).get(fact.id)) for fact in instrument.eligibility}
     scores: dict[str, int | None] = {}
     for item in instrument.items:
@@ -100,7 +119,7 @@ def save_provider(session: Session, user: User, instrument: ProviderInstrument, 
         elif ascii_int(str(raw), PROVIDER_SCALE[0], PROVIDER_SCALE[-1], max_digits=2) is not None:
             scores[item.id] = int(raw)
         else:
-            problems.append({"field": item.id, "message": f"Score must be between {PROVIDER_SCALE[0]} and {PROVIDER_SCALE[-1]}."})
+            problem(item.id, N_("Score must be between %(low)s and %(high)s."), low=PROVIDER_SCALE[0], high=PROVIDER_SCALE[-1])
     if problems:
         raise Invalid(N_("The provider was not saved: check the fields marked."), problems)
     clash = session.scalar(select(Provider).where(Provider.code == code))
@@ -112,11 +131,50 @@ def save_provider(session: Session, user: User, instrument: ProviderInstrument, 
     provider.code, provider.name, provider.country, provider.type = code, name, country, ptype
     provider.city = (values.get("city") or "").strip()[:120]
     provider.contact_name = (values.get("contact_name") or "").strip()[:200]
-    provider.contact_email = (values.get("contact_email") or "").strip()[:254]
-    provider.contact_phone = (values.get("contact_phone") or "").strip()[:60]
+    provider.contact_email = email
+    provider.contact_phone = phone
     provider.legal_representative = (values.get("legal_representative") or "").strip()[:200]
     provider.legal_representative_position = (values.get("legal_representative_position") or "").strip()[:200]
     provider.facts, provider.item_scores = facts, scores
+    commit_or_conflict(session)
+    return provider
+
+
+EMAIL_PATTERN = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[^@\s<>(),;:\"\[\]]+\.[^@\s<>(),;:\"\[\]]+$")
+PHONE_PATTERN = re.compile(r"^\+?[0-9 ().\-]+$")
+PHONE_DIGITS = (6, 20)
+
+
+def valid_email(text: str) -> bool:
+    """A plausible e-mail address: one @, a dot in the domain, no spaces, at most 254 characters."""
+    local, _sep, domain = text.rpartition("@")
+    return (len(text) <= 254 and len(local) <= 64 and EMAIL_PATTERN.match(text) is not None
+            and not domain.startswith(".") and not domain.endswith(".") and ".." not in text)
+
+
+def valid_phone(text: str) -> bool:
+    """Digits, spaces and + ( ) - . only (a + only first), 6 to 20 digits, at most 40 characters."""
+    digits = sum(ch.isdigit() for ch in text)
+    return len(text) <= 40 and PHONE_PATTERN.match(text) is not None and PHONE_DIGITS[0] <= digits <= PHONE_DIGITS[1]
+
+
+def set_archived(session: Session, user: User, provider: Provider, archived: bool, *,
+                 expected_version: int | None = None) -> Provider:
+    """Archive (``archived`` True) or bring back a provider, audited.
+
+    An archived provider leaves the registry list and takes no part in new rounds; rounds already
+    run keep it in their snapshot. ``expected_version`` is the version the person's page showed: a
+    stale one raises :class:`PreconditionFailed`; the version is checked again where the change commits.
+    """
+    require_staff(user)
+    if expected_version is None or expected_version != provider.version:
+        raise PreconditionFailed(N_("Someone else changed this provider after you opened the page. Look at it again and retry."),
+                                 [{"field": "version", "seen": expected_version, "current": provider.version}])
+    if archived == (provider.archived_at is not None):
+        raise Conflict(N_("This provider is already archived.") if archived else N_("This provider is not archived."))
+    provider.archived_at = utcnow() if archived else None
+    session.add(AuditEntry(user_id=user.id, subject=f"provider:{provider.code}", field="archived",
+                           old="no" if archived else "yes", new="yes" if archived else "no"))
     commit_or_conflict(session)
     return provider
 
@@ -127,7 +185,8 @@ def provider_inputs(providers: list[Provider]) -> list[ProviderInput]:
 
 
 def countries_in_registry(session: Session) -> list[str]:
-    return list(session.scalars(select(Provider.country).distinct().order_by(Provider.country)))
+    """The countries of the active (not archived) providers: what a new round covers."""
+    return list(session.scalars(select(Provider.country).where(Provider.archived_at.is_(None)).distinct().order_by(Provider.country)))
 
 
 # --------------------------------------------------------------------------- synthetic data

@@ -6,12 +6,12 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..domain.instruments import LEVELS, Registry
 from ..domain.scoring import score_rubric
-from ..models import DRAFT, SUBMITTED, VALIDATED, Assessment, AuditEntry, Institution, ReviewEvent, User, utcnow
+from ..models import DRAFT, SUBMITTED, VALIDATED, Assessment, AuditEntry, Institution, ReviewEvent, User, search_fold, utcnow
 from . import N_, Forbidden, Invalid, NotFound, commit_or_conflict
 from .assessments import answer_map, bump_version, lock_assessment, rubric_for, scores_record
 
@@ -27,17 +27,81 @@ def require_reviewer(user: User) -> None:
         raise Forbidden(N_("Only reviewers can do this."))
 
 
+#: the queue's status filter: "returned" is a draft the reviewer sent back (its latest review event
+#: is a return); without a filter the queue holds the reviewers' work: submitted and validated
+RETURNED = "returned"
+QUEUE_STATUSES = (SUBMITTED, VALIDATED, RETURNED)
+
+
+def institutions_matching(session: Session, search: str | None) -> list[int] | None:
+    """Ids of the institutions whose name contains ``search``, ignoring case and accents on every
+    database ("cordoba" finds "Córdoba"); None when there is nothing to search for."""
+    folded = search_fold(search).strip() if search else ""
+    if not folded:
+        return None
+    words = folded.split()
+    return [iid for iid, name in session.execute(select(Institution.id, Institution.name))
+            if all(word in search_fold(name) for word in words)]
+
+
+def _latest_returns(session: Session, ids: list[int]) -> dict[int, ReviewEvent]:
+    latest: dict[int, ReviewEvent] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for event in session.scalars(select(ReviewEvent).where(ReviewEvent.assessment_id.in_(chunk)).order_by(ReviewEvent.id)):
+            latest[event.assessment_id] = event
+    return {aid: event for aid, event in latest.items() if event.action == "returned"}
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    assessment: Assessment
+    #: the return, for a draft sent back to the institution (status "returned"); else None
+    returned: ReviewEvent | None = None
+
+    @property
+    def status(self) -> str:
+        return RETURNED if self.returned is not None else self.assessment.status
+
+
 def review_queue(session: Session, user: User, *, country: str | None = None, status: str | None = None,
-                 round_number: int | None = None) -> list[Assessment]:
-    """Submitted (and validated) assessments, oldest submission first, filtered."""
+                 round_number: int | None = None, search: str | None = None) -> list[Assessment]:
+    """Submitted (and validated) assessments, oldest submission first, filtered; ``status`` may
+    also be "returned" (see :func:`review_queue_rows`)."""
+    return [row.assessment for row in review_queue_rows(session, user, country=country, status=status,
+                                                        round_number=round_number, search=search)]
+
+
+def review_queue_rows(session: Session, user: User, *, country: str | None = None, status: str | None = None,
+                      round_number: int | None = None, search: str | None = None) -> list[QueueRow]:
+    """The review queue: submitted and validated assessments (status None), or only those of
+    ``status`` ("submitted", "validated" or "returned": drafts sent back to the institution),
+    filtered by country, round and institution name (``search``: case- and accent-insensitive);
+    to review first, then by submission date."""
     require_reviewer(user)
-    statuses = (status,) if status in (SUBMITTED, VALIDATED) else (SUBMITTED, VALIDATED)
-    query = select(Assessment).join(Institution).where(Assessment.status.in_(statuses))
+    if status == RETURNED:
+        statuses: tuple[str, ...] = (DRAFT,)
+    else:
+        statuses = (status,) if status in (SUBMITTED, VALIDATED) else (SUBMITTED, VALIDATED)
+    query = (select(Assessment).join(Institution).options(selectinload(Assessment.institution))
+             .where(Assessment.status.in_(statuses)))
     if country:
         query = query.where(Institution.country == country.upper())
     if round_number:
         query = query.where(Assessment.round_number == round_number)
-    return list(session.scalars(query.order_by(Assessment.status, Assessment.submitted_at, Assessment.id)))
+    matching = institutions_matching(session, search)
+    if matching is not None:
+        if not matching:
+            return []
+        query = query.where(Assessment.institution_id.in_(matching))
+    if status == RETURNED:
+        query = query.where(Assessment.id.in_(select(ReviewEvent.assessment_id).where(ReviewEvent.action == "returned")))
+    assessments = list(session.scalars(query.order_by(Assessment.status, Assessment.submitted_at, Assessment.id)))
+    if status != RETURNED:
+        return [QueueRow(a) for a in assessments]
+    returns = _latest_returns(session, [a.id for a in assessments])
+    rows = [QueueRow(a, returns[a.id]) for a in assessments if a.id in returns]
+    return sorted(rows, key=lambda r: (r.returned.at, r.assessment.id), reverse=True)
 
 
 def get_for_review(session: Session, user: User, assessment_id: int) -> Assessment:
@@ -191,23 +255,33 @@ def return_to_institution(session: Session, user: User, assessment: Assessment |
     return assessment
 
 
+def _require_audit(user: User) -> None:
+    if user is None or user.role not in AUDIT_ROLES:
+        raise Forbidden(N_("Only reviewers, project staff and administrators can read the audit log."))
+
+
+def _scoped(query, user: User, rounds_only: bool = False):
+    """The audit query limited to what ``user`` may read (see :func:`audit_entries`)."""
+    if user.role == "reviewer":
+        return query.where(AuditEntry.assessment_id.is_not(None))
+    if user.role == "staff" or rounds_only:
+        return query.where(AuditEntry.subject.startswith(ROUND_SUBJECT, autoescape=True))
+    return query
+
+
 def audit_entries(session: Session, user: User, *, assessment_id: int | None = None, since: datetime | None = None,
                   limit: int | None = 500, rounds_only: bool = False) -> list[tuple[AuditEntry, str | None, str | None]]:
     """Audit log rows (newest first) with the author's e-mail and the institution name, scoped by role:
     reviewers see the entries about assessments, staff the selection-round entries (``round:...``:
     freezes, overrides and their rationale), admins every entry; ``rounds_only`` keeps only the
     round entries. Anyone else gets :class:`Forbidden`."""
-    if user is None or user.role not in AUDIT_ROLES:
-        raise Forbidden(N_("Only reviewers, project staff and administrators can read the audit log."))
+    _require_audit(user)
     query = (select(AuditEntry, User.email, Institution.name)
              .outerjoin(User, User.id == AuditEntry.user_id)
              .outerjoin(Assessment, Assessment.id == AuditEntry.assessment_id)
              .outerjoin(Institution, Institution.id == Assessment.institution_id)
              .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()))
-    if user.role == "reviewer":
-        query = query.where(AuditEntry.assessment_id.is_not(None))
-    elif user.role == "staff" or rounds_only:
-        query = query.where(AuditEntry.subject.startswith(ROUND_SUBJECT, autoescape=True))
+    query = _scoped(query, user, rounds_only)
     if assessment_id:
         query = query.where(AuditEntry.assessment_id == assessment_id)
     if since:
@@ -215,6 +289,70 @@ def audit_entries(session: Session, user: User, *, assessment_id: int | None = N
     if limit:
         query = query.limit(limit)
     return [(entry, email, institution) for entry, email, institution in session.execute(query)]
+
+
+def _status_change(old: str | None, new: str):
+    clause = (AuditEntry.field == "status") & (AuditEntry.new == new)
+    return clause & (AuditEntry.old == old) if old else clause
+
+
+#: the audit log's "kind" filter: name -> (the entries it keeps, the roles that may choose it)
+AUDIT_KINDS = {
+    "answers": (lambda: (AuditEntry.field == "level") & AuditEntry.assessment_id.is_not(None), REVIEWER_ROLES),
+    "validated_levels": (lambda: AuditEntry.field == "validated_level", REVIEWER_ROLES),
+    "submitted": (lambda: _status_change(DRAFT, SUBMITTED) & AuditEntry.assessment_id.is_not(None), REVIEWER_ROLES),
+    "validated": (lambda: _status_change(SUBMITTED, VALIDATED), REVIEWER_ROLES),
+    "returned": (lambda: _status_change(SUBMITTED, DRAFT) & AuditEntry.assessment_id.is_not(None), REVIEWER_ROLES),
+    "discarded": (lambda: _status_change(DRAFT, "discarded"), ("admin",)),
+    "rounds": (lambda: AuditEntry.subject.startswith(ROUND_SUBJECT, autoescape=True), ("admin",)),
+    "providers": (lambda: AuditEntry.subject.startswith("provider:", autoescape=True), ("admin",)),
+    "accounts": (lambda: or_(AuditEntry.subject.startswith("user:", autoescape=True),
+                             AuditEntry.subject.startswith("institution:", autoescape=True)), ("admin",)),
+}
+AUDIT_PAGE_SIZE = 50
+
+
+def audit_kinds(user: User) -> list[str]:
+    """The kinds of entry ``user`` may filter the audit log by (see ``AUDIT_KINDS``)."""
+    return [kind for kind, (_clause, roles) in AUDIT_KINDS.items() if user is not None and user.role in roles]
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    #: (entry, author's e-mail, institution name, instrument id, instrument version), newest first
+    rows: list[tuple]
+    total: int
+    page: int
+    pages: int
+    per_page: int
+
+
+def audit_page(session: Session, user: User, *, assessment_id: int | None = None, kind: str | None = None,
+               search: str | None = None, page: int = 1, per_page: int = AUDIT_PAGE_SIZE) -> AuditPage:
+    """One page of the audit log as :func:`audit_entries` scopes it, filtered by ``kind`` (a key of
+    ``AUDIT_KINDS`` the user may choose; others are ignored), by institution name (``search``, case-
+    and accent-insensitive) and assessment. ``page`` is clamped to the pages there are."""
+    _require_audit(user)
+    query = (select(AuditEntry, User.email, Institution.name, Assessment.instrument_id, Assessment.instrument_version)
+             .outerjoin(User, User.id == AuditEntry.user_id)
+             .outerjoin(Assessment, Assessment.id == AuditEntry.assessment_id)
+             .outerjoin(Institution, Institution.id == Assessment.institution_id))
+    query = _scoped(query, user)
+    if assessment_id:
+        query = query.where(AuditEntry.assessment_id == assessment_id)
+    if kind in audit_kinds(user):
+        query = query.where(AUDIT_KINDS[kind][0]())
+    matching = institutions_matching(session, search)
+    if matching is not None:
+        subjects = [f"institution:{i}" for i in matching]
+        query = query.where(or_(Assessment.institution_id.in_(matching or [-1]), AuditEntry.subject.in_(subjects or ["-"])))
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    per_page = max(1, min(per_page, 500))
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    rows = [tuple(r) for r in session.execute(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+                                               .limit(per_page).offset((page - 1) * per_page))]
+    return AuditPage(rows=rows, total=total, page=page, pages=pages, per_page=per_page)
 
 
 AUDIT_COLUMNS = ("at", "user", "institution", "assessment", "criterion", "subject", "field", "old", "new", "comment")

@@ -1,6 +1,7 @@
 """Selection rounds: settings, runs on a snapshot of the registry, freezing, overrides (audited)."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -36,10 +37,12 @@ def _decimal(value: Any, field: str, problems: list) -> Decimal | None:
     if number is None:
         shown = value if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)[:40]
         problems.append({"field": field, "message": f"{field} must be a number written like 12 or 0.5 (at most "
-                                                    f"{MAX_DECIMAL_DIGITS} digits, no exponent), got {shown!r}"})
+                                                    f"{MAX_DECIMAL_DIGITS} digits, no exponent), got {shown!r}",
+                         "msgid": N_("Write a number such as 12 or 0.5."), "params": {}})
         return None
     if abs(number) > DECIMAL_LIMIT:
-        problems.append({"field": field, "message": f"{field} must be at most {DECIMAL_LIMIT}, got {number}"})
+        problems.append({"field": field, "message": f"{field} must be at most {DECIMAL_LIMIT}, got {number}",
+                         "msgid": N_("At most %(limit)s."), "params": {"limit": int(DECIMAL_LIMIT)}})
         return None
     return number
 
@@ -53,10 +56,12 @@ def _int(value: Any, field: str, problems: list, default: int = 0) -> int:
     number = ascii_int(text, max_digits=len(str(limit)))
     if number is None:
         shown = value if isinstance(value, (int, float)) and not isinstance(value, bool) and len(str(value)) <= 40 else str(value)[:40]
-        problems.append({"field": field, "message": f"{field} must be a whole number from 0 to {limit}, got {shown!r}"})
+        problems.append({"field": field, "message": f"{field} must be a whole number from 0 to {limit}, got {shown!r}",
+                         "msgid": N_("Write a whole number from 0 to %(limit)s."), "params": {"limit": limit}})
         return default
     if abs(number) > limit:
-        problems.append({"field": field, "message": f"{field} must be a whole number from 0 to {limit}, got {number}"})
+        problems.append({"field": field, "message": f"{field} must be a whole number from 0 to {limit}, got {number}",
+                         "msgid": N_("Write a whole number from 0 to %(limit)s."), "params": {"limit": limit}})
         return default
     return number
 
@@ -106,10 +111,73 @@ def parse_settings(instrument: ProviderInstrument, raw: dict) -> RoundSettings:
         seed=_int(raw.get("seed"), "seed", problems, default=0),
     )
     if not problems:
-        problems = [{"field": "settings", "message": message} for message in validate_settings(instrument, settings)]
+        problems = [_settings_problem(message) for message in validate_settings(instrument, settings)]
     if problems:
-        raise Invalid(N_("The round settings are not valid."), problems)
+        raise SettingsInvalid(problems)
     return settings
+
+
+class SettingsInvalid(Invalid):
+    """Invalid round settings. ``details`` hold field and English message (the API's answer);
+    ``problems`` add to each a ``msgid`` and ``params`` for the interface language."""
+
+    def __init__(self, problems: list[dict], message: str = N_("The round settings are not valid.")):
+        super().__init__(message, [{"field": p["field"], "message": p["message"]} for p in problems])
+        self.problems = problems
+
+
+#: the domain's messages about settings (``validate_settings``) -> the field they concern and the
+#: interface wording; an unlisted message keeps its field and a general wording
+_DOMAIN_MESSAGES = [
+    (re.compile(r"^(weights|min_scores): unknown category '(.*)'"), "{0}.{1}", N_("Unknown category.")),
+    (re.compile(r"^weights: the weight of '(.*)' must be a number"), "weights.{0}", N_("Write a number such as 12 or 0.5.")),
+    (re.compile(r"^weights: the weight of '(.*)' must not be negative"), "weights.{0}", N_("A weight must not be negative.")),
+    (re.compile(r"^weights: at least one category must have a weight above zero"), "weights",
+     N_("At least one category needs a weight above zero.")),
+    (re.compile(r"^knockouts: unknown eligibility fact"), "knockouts", N_("Unknown eligibility condition.")),
+    (re.compile(r"^min_scores: the minimum score of '(.*)' must be a number"), "min_scores.{0}", N_("Write a number such as 12 or 0.5.")),
+    (re.compile(r"^min_scores: the minimum score of '(.*)' must be between"), "min_scores.{0}",
+     N_("A minimum score is a number from 0 to 100.")),
+    (re.compile(r"^rule: unknown rule"), "rule", N_("Choose a selection rule.")),
+    (re.compile(r"^threshold: the threshold rule needs a threshold"), "threshold", N_("The threshold rule needs a threshold from 0 to 100.")),
+    (re.compile(r"^threshold: must be"), "threshold", N_("The threshold is a number from 0 to 100.")),
+    (re.compile(r"^quotas: (.*) is not an ISO 3166-1"), "quotas", N_("Name countries by their ISO 3166 code.")),
+    (re.compile(r"^quotas: the quota of (\S+) must not be negative"), "quotas.{0}", N_("A quota must not be negative.")),
+    (re.compile(r"^quotas: the quota of (\S+) must be a whole number"), "quotas.{0}", N_("Write a whole number from 0 to %(limit)s.")),
+    (re.compile(r"^default_quota: must not be negative"), "default_quota", N_("A quota must not be negative.")),
+    (re.compile(r"^draws: must be between"), "draws", N_("Write a whole number from 0 to %(limit)s.")),
+    (re.compile(r"^seed: "), "seed", N_("The seed is a whole number of 0 or more.")),
+]
+
+
+def _settings_problem(message: str) -> dict:
+    """One of the domain's messages about settings as a problem with its field and interface wording."""
+    for pattern, field, msgid in _DOMAIN_MESSAGES:
+        match = pattern.match(message)
+        if match:
+            limit = MAX_DRAWS if field == "draws" else INT_LIMITS["quotas"]
+            return {"field": field.format(*match.groups())[:80], "message": message, "msgid": msgid, "params": {"limit": limit}}
+    return {"field": message.split(":", 1)[0][:40] if ":" in message else "settings", "message": message,
+            "msgid": N_("The round settings are not valid."), "params": {}}
+
+
+def check_coverage(settings: RoundSettings, countries: list[str]) -> None:
+    """A new round's quotas name only countries the round covers (``countries``: those of the providers
+    it runs on) and, under the quota rule, select someone: at least one quota above 0."""
+    problems = []
+    covered = set(countries)
+    for country in settings.quotas:
+        if country not in covered:
+            problems.append({"field": f"quotas.{country}"[:80],
+                             "message": f"quotas: {country} is not a country this round covers ({', '.join(sorted(covered)) or 'none'})",
+                             "msgid": N_("%(code)s is not a country this round covers."), "params": {"code": country}})
+    if settings.rule == "quota":
+        quotas = [settings.quotas.get(c, settings.default_quota) for c in covered] or [settings.default_quota]
+        if not any(k > 0 for k in quotas):
+            problems.append({"field": "quotas", "message": "quotas: at least one country must have a quota above 0",
+                             "msgid": N_("At least one country needs a quota above 0, or the round selects nobody."), "params": {}})
+    if problems:
+        raise SettingsInvalid(problems)
 
 
 def settings_json(settings: RoundSettings) -> dict:
@@ -220,8 +288,21 @@ def create_round(session: Session, registry: Registry, user: User, name: str, ra
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise Invalid(N_("The round needs a name (at most 200 characters)."), [{"field": "name"}])
-    settings = parse_settings(instrument, raw_settings)
-    terms = parse_letter_terms(raw_terms)
+    problems: list[dict] = []
+    settings = terms = None
+    try:
+        settings = parse_settings(instrument, raw_settings)
+        check_coverage(settings, round_countries(session))
+    except SettingsInvalid as exc:
+        problems += exc.problems
+    try:
+        terms = parse_letter_terms(raw_terms)
+    except Invalid as exc:
+        if not problems:
+            raise
+        problems += [{**d, "msgid": N_("The commitment letter terms are not valid."), "params": {}} for d in exc.details]
+    if problems:
+        raise SettingsInvalid(problems)
     rnd = SelectionRound(name=name, instrument_id=instrument.id, instrument_version=instrument.version, instrument_hash=instrument.hash,
                          settings=settings_json(settings), status=ROUND_OPEN, created_by_id=user.id, **terms)
     _run(session, registry, rnd)
@@ -230,8 +311,14 @@ def create_round(session: Session, registry: Registry, user: User, name: str, ra
     return rnd
 
 
+def round_countries(session: Session) -> list[str]:
+    """The countries a new round covers: those of the active (not archived) providers."""
+    return list(session.scalars(select(Provider.country).where(Provider.archived_at.is_(None)).distinct().order_by(Provider.country)))
+
+
 def _run(session: Session, registry: Registry, rnd: SelectionRound) -> None:
-    providers = list(session.scalars(select(Provider).order_by(Provider.code)))
+    """Snapshot the active providers (archived ones take no part) and run the round on them."""
+    providers = list(session.scalars(select(Provider).where(Provider.archived_at.is_(None)).order_by(Provider.code)))
     rnd.inputs = _snapshot(providers)
     rnd.results = compute(registry, rnd)
     rnd.run_at = utcnow()

@@ -72,6 +72,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(review.bp)
     app.register_blueprint(compare.bp)
     app.register_blueprint(admin.bp)
+    from . import jobs as jobs_views
+
+    app.register_blueprint(jobs_views.bp)
 
     login_manager.login_view = "auth.login"
     login_manager.request_loader(api.load_user_from_token)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -54,6 +55,40 @@ def _institution_label(inst: Institution | None) -> str:
     return f"{inst.name} ({country_name(inst.country, current_language())})" if inst is not None else "—"
 
 
+def _history_value(field: str, value: str | None) -> str:
+    """A stored audit value in words: labels for codes, names for ids."""
+    from .forms import INSTITUTION_TYPE_LABELS, SECTOR_LABELS
+    from .review import AUDIT_VALUE_LABELS
+
+    if value is None or value == "":
+        return "—"
+    if field == "institution":
+        inst = db.session.get(Institution, int(value)) if value.isdigit() else None
+        return _institution_label(inst) if inst is not None else value
+    if field == "invitation":
+        state = value.split(":", 1)[0]
+        return str({"sent": _("Sent"), "accepted": _("Accepted"), "revoked": _("Revoked")}.get(state, state))
+    if field == "country" and len(value) == 2:
+        return country_name(value.upper(), current_language())
+    if field == "type":
+        return str(INSTITUTION_TYPE_LABELS.get(value, value))
+    if field == "sector":
+        return str(SECTOR_LABELS.get(value, value))
+    if field == "api_tokens" and value.isdigit():
+        return format_decimal(int(value))
+    label = AUDIT_VALUE_LABELS.get(value)
+    return str(label) if label is not None else value
+
+
+def _history(subject: str) -> list[dict]:
+    """The changes to an account or institution as rows of words (no field names or codes)."""
+    from .review import AUDIT_FIELD_LABELS
+
+    return [{"at": entry.at, "who": email or "—", "what": str(AUDIT_FIELD_LABELS.get(entry.field, entry.field)),
+             "old": _history_value(entry.field, entry.old), "new": _history_value(entry.field, entry.new)}
+            for entry, email in svc.history(db.session, current_user, subject)]
+
+
 @bp.get("/")
 @admins_only
 def index():
@@ -89,7 +124,7 @@ def _user_page(user: User, *, role_form: RoleForm | None = None, errors: dict | 
                            differences=differences, find=find, role_labels=ROLE_LABELS, active_labels=ACTIVE_LABELS,
                            institution_label=_institution_label, is_self=user.id == current_user.id,
                            total_institutions=svc.count_institutions(db.session, current_user),
-                           history=svc.history(db.session, current_user, f"user:{user.id}")), status
+                           history=_history(f"user:{user.id}")), status
 
 
 @bp.get("/users/<int:user_id>")
@@ -256,5 +291,5 @@ def institution(institution_id: int):
         form = InstitutionForm(formdata=None, obj=inst)
         form.country.choices = _country_choices(_("Choose a country"))
     return render_template("admin/institution.html", institution=inst, form=form, errors=errors, differences=differences,
-                           history=svc.history(db.session, current_user, f"institution:{inst.id}")), status
+                           history=_history(f"institution:{inst.id}")), status
 

@@ -16,6 +16,8 @@ from ..services import providers as prov
 from ..services import comparison as cmp
 from ..services import documents
 from ..services import selection as sel
+from ..services import jobs as jobs_svc
+from ..jobs import submit as run_job
 from ..domain.comparison import MixedVersions
 from ..services import assessments as svc
 from ..services.reports import assessment_report
@@ -541,6 +543,48 @@ def round_documents(round_id: int):
     lang = _lang_arg() or "es"
     path = documents.round_documents_zip(registry(), rnd, lang, current_app.config["REPORTS_DIR"])
     return send_file(path, mimetype="application/zip", download_name=f"round-{rnd.id}-documents-{lang}.zip")
+
+
+# --------------------------------------------------------------------------- jobs (long work)
+
+
+def job_json(job) -> dict:
+    status = jobs_svc.effective_status(job)
+    return {"id": job.id, "kind": job.kind, "params": job.params, "status": status, "done": job.done, "total": job.total,
+            "error": jobs_svc.error_message(job),
+            "result": url_for("api.job_result", job_id=job.id) if status == "done" else None,
+            "created_at": job.created_at.isoformat(), "finished_at": job.finished_at.isoformat() if job.finished_at else None}
+
+
+@bp.post("/selection-rounds/<int:round_id>/jobs")
+@staff_only
+def start_round_job(round_id: int):
+    """Prepare the round's documents (``round_documents``: report and letters, zipped) or its report
+    (``round_report``) as a job: 202 with the job's URL, which shows progress and then the result."""
+    body = _json_body() if request.content_length else {}
+    if not isinstance(body, dict) or body.get("kind", "round_documents") not in jobs_svc.CHECKS:
+        raise Invalid("kind must be round_documents or round_report.", [{"field": "kind"}])
+    lang = body.get("lang", "es")
+    job = jobs_svc.create_job(db.session, current_user, body.get("kind", "round_documents"), {"round_id": round_id, "lang": lang})
+    run_job(job.id)
+    response = jsonify(job_json(job))
+    response.status_code = 202
+    response.headers["Location"] = url_for("api.get_job", job_id=job.id)
+    return response
+
+
+@bp.get("/jobs/<int:job_id>")
+def get_job(job_id: int):
+    """A job of the caller's: status (queued, running, done, failed), progress and, when done, the result's URL."""
+    return jsonify(job_json(jobs_svc.get_job(db.session, current_user, job_id)))
+
+
+@bp.get("/jobs/<int:job_id>/result")
+def job_result(job_id: int):
+    job = jobs_svc.get_job(db.session, current_user, job_id)
+    path = jobs_svc.result_file(job, current_app.config["REPORTS_DIR"])
+    return send_file(path, mimetype="application/zip" if path.suffix == ".zip" else "application/pdf", as_attachment=True,
+                     download_name=job.result_name or path.name)
 
 
 # --------------------------------------------------------------------------- comparison (reviewers, staff, admins)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from ..domain.merging import ANSWER_FIELDS, answer_fields, fingerprints, parse_fingerprints
@@ -16,7 +17,7 @@ from ..services import Invalid, PreconditionFailed
 from ..services import assessments as svc
 from ..services.reports import assessment_report
 from . import registry, role_required
-from .forms import PLAN_STATUS_LABELS, PlanItemForm, StartForm, VersionedForm, dimension_form_class, options
+from .forms import PLAN_STATUS_LABELS, EmptyForm, PlanItemForm, StartForm, VersionedForm, dimension_form_class, options
 
 bp = Blueprint("assess", __name__, url_prefix="/assessments")
 
@@ -36,7 +37,9 @@ def start():
         return _to_draft_in_progress(draft.id)
     form = StartForm()
     rubrics = registry().rubrics()
-    form.instrument.choices = options((f"{r.id}@{r.version}", f"{r.title(form.language.data or 'es')} — v{r.version}") for r in rubrics)
+    lang = current_language()
+    form.instrument.choices = options((f"{r.id}@{r.version}", r.title(lang) + " · " + _("version %(version)s", version=r.version))
+                                      for r in rubrics)
     if request.method == "GET":
         form.language.data = current_user.locale or "es"
         # the newest version of the instrument is the one offered first (earlier ones stay for comparability)
@@ -51,6 +54,9 @@ def start():
                                               one_draft=True)
         except svc.DraftInProgress as exc:  # started meanwhile, e.g. by a colleague
             return _to_draft_in_progress(exc.draft_id)
+        if assessment.answers:  # copied from the previous round: walk through it from the first dimension, not to the review
+            flash(_("The answers of round %(n)s were copied in, with the targets chosen then. Go through each dimension and change "
+                    "what is different now.", n=assessment.round_number - 1), "info")
         return redirect(url_for(".resume", assessment_id=assessment.id))
     has_previous = bool(svc.visible_assessments(db.session, current_user))
     return render_template("assess/start.html", form=form, has_previous=has_previous), 422 if form.errors else 200
@@ -64,9 +70,11 @@ def resume(assessment_id: int):
         return redirect(url_for(".results", assessment_id=assessment.id))
     rubric = svc.rubric_for(registry(), assessment)
     missing = missing_criteria(rubric, svc.answer_map(assessment))
-    if not missing:
-        return redirect(url_for(".review", assessment_id=assessment.id))
-    return redirect(url_for(".dimension", assessment_id=assessment.id, dimension_id=rubric.criterion(missing[0]).dimension_id))
+    if missing:
+        return redirect(url_for(".dimension", assessment_id=assessment.id, dimension_id=rubric.criterion(missing[0]).dimension_id))
+    if assessment.version <= 1:  # answers copied from the previous round, not looked at yet: walk through them from the start
+        return redirect(url_for(".dimension", assessment_id=assessment.id, dimension_id=rubric.dimensions[0].id))
+    return redirect(url_for(".review", assessment_id=assessment.id))
 
 
 def answer_error_message(field: str | None) -> str:
@@ -278,7 +286,7 @@ def submit(assessment_id: int):
     try:
         svc.submit(db.session, registry(), current_user, assessment.id, expected_version=form.version.data)
     except Invalid as exc:
-        flash(_("%(count)d criteria have no answer yet.", count=len(exc.details)), "error")
+        flash(ngettext("%(num)d criterion has no answer yet.", "%(num)d criteria have no answer yet.", len(exc.details)), "error")
         return redirect(url_for(".review", assessment_id=assessment.id))
     except PreconditionFailed:
         flash(_("Someone else changed the answers after you opened this page. Check them below, then submit again."), "error")
@@ -294,9 +302,12 @@ def results(assessment_id: int):
     return _results_page(assessment)
 
 
-def _results_page(assessment, plan_conflict: dict | None = None, status: int = 200, plan_problem: dict | None = None):
-    """The results page; ``plan_conflict`` re-shows one plan item with the person's values beside the stored ones,
-    ``plan_problem`` one with the person's values and the message at the refused field."""
+def _results_page(assessment, plan_conflicts: dict[str, dict] | None = None, status: int = 200,
+                  plan_problems: dict[str, dict] | None = None):
+    """The results page.  ``plan_conflicts`` re-shows plan items with the person's values beside the stored ones
+    ({criterion: {mine, theirs, current}}), ``plan_problems`` with the person's values and the message at the refused
+    field ({criterion: {mine, version, base, field, message}})."""
+    plan_conflicts, plan_problems = plan_conflicts or {}, plan_problems or {}
     rubric = svc.rubric_for(registry(), assessment)
     lang = request.args.get("lang") if request.args.get("lang") in LANGUAGES else assessment.language
     answers = svc.answer_map(assessment)
@@ -306,11 +317,14 @@ def _results_page(assessment, plan_conflict: dict | None = None, status: int = 2
     forms = {}
     for item in plan:
         edit = edits.get(item.criterion_id)
-        data = {**svc.plan_values(edit), "version": edit.version if edit else 0}
-        if plan_conflict and plan_conflict["criterion"] == item.criterion_id:
-            data = {**plan_conflict["mine"], "version": plan_conflict["current"]}
-        if plan_problem and plan_problem["criterion"] == item.criterion_id:
-            data = {**plan_problem["mine"], "version": plan_problem["version"]}
+        stored = svc.plan_values(edit)
+        data = {**stored, "version": edit.version if edit else 0, "base": svc.plan_fingerprint(stored)}
+        conflict = plan_conflicts.get(item.criterion_id)
+        if conflict:  # saving again is a decision taken with theirs in view: it names their version
+            data = {**conflict["mine"], "version": conflict["current"], "base": svc.plan_fingerprint(conflict["theirs"])}
+        problem = plan_problems.get(item.criterion_id)
+        if problem:
+            data = {**problem["mine"], "version": problem["version"], "base": problem.get("base") or ""}
         forms[item.criterion_id] = PlanItemForm(prefix=f"plan_{item.criterion_id}", formdata=None, data=data)
     earliest, latest = svc.due_date_bounds()
     # the date picker offers the allowed range, widened to a date an item already has (it stays as it is)
@@ -319,9 +333,10 @@ def _results_page(assessment, plan_conflict: dict | None = None, status: int = 2
     chart = radar_svg(rubric, answers, lang=lang)
     context = results_context(assessment, rubric, scores, lang)
     return render_template("assess/results.html", assessment=assessment, rubric=rubric, scores=scores, plan=plan, edits=edits,
-                           forms=forms, chart=chart, lang=lang, answers=answers, plan_conflict=plan_conflict, status_labels=PLAN_STATUS_LABELS,
-                           can_edit_plan=current_user.role == "member", plan_problem=plan_problem, due_limits=due_limits,
-                           due_default=(earliest, latest), return_event=svc.return_note(assessment), **context), status
+                           forms=forms, chart=chart, lang=lang, answers=answers, plan_conflicts=plan_conflicts,
+                           status_labels=PLAN_STATUS_LABELS, can_edit_plan=current_user.role == "member", plan_problems=plan_problems,
+                           due_limits=due_limits, due_default=(earliest, latest), return_event=svc.return_note(assessment),
+                           **context), status
 
 
 def results_context(assessment, rubric, scores, lang: str) -> dict:
@@ -366,16 +381,80 @@ def results_context(assessment, rubric, scores, lang: str) -> dict:
             "returned": [e for e in assessment.events if e.action == "returned"]}
 
 
+def _plan_item_not_saved() -> str:
+    return _("The plan item was not saved: check the date and the lengths of the texts.")
+
+
+def _plan_values(form) -> dict:
+    return {"responsible": form.responsible.data or "", "due_date": form.due_date.data, "status": form.status.data,
+            "note": form.note.data or ""}
+
+
+def _plan_form_problem(form) -> tuple[str, str]:
+    """The first refused field of a plan item's form and the message shown at it."""
+    name = next(name for name in ("due_date", "responsible", "status", "note", "version", "base") if form[name].errors)
+    if name == "due_date":
+        return name, _("Enter a valid date, or choose it in the calendar.")
+    if name in ("responsible", "note"):
+        return name, _("The text is too long.")
+    return "status" if name == "status" else "responsible", _plan_item_not_saved()
+
+
+@bp.post("/<int:assessment_id>/plan")
+@role_required("member")
+def plan_save(assessment_id: int):
+    """Save every item of the improvement plan at once; each item is checked against its own version."""
+    assessment = svc.get_assessment(db.session, current_user, assessment_id)
+    if not EmptyForm().validate():
+        flash(_("The form expired or was sent from elsewhere. Reload the page and try again."), "error")
+        return redirect(url_for(".results", assessment_id=assessment.id) + "#plan")
+    problems: dict[str, dict] = {}
+    changes: list[svc.PlanChange] = []
+    posted: dict[str, dict] = {}
+    for item in svc.plan(registry(), assessment):
+        prefix = f"plan_{item.criterion_id}"
+        if f"{prefix}-status" not in request.form:
+            continue  # an item added to the plan after the page was loaded: nothing was typed in it
+        form = PlanItemForm(prefix=prefix, meta={"csrf": False})
+        mine = _plan_values(form) if form.validate() else None
+        seen = form.version.data if form.version.data is not None and not form.version.errors else 0
+        if mine is None:
+            field, message = _plan_form_problem(form)
+            raw = {"responsible": form.responsible.data or "", "due_date": None, "status": form.status.data if not form.status.errors
+                   else "todo", "note": form.note.data or ""}
+            problems[item.criterion_id] = {"mine": raw, "version": seen, "base": form.base.data or "", "field": field,
+                                           "message": message}
+            continue
+        posted[item.criterion_id] = {"mine": mine, "version": seen, "base": form.base.data or ""}
+        changes.append(svc.PlanChange(item.criterion_id, mine, seen_version=seen, base=form.base.data or None))
+    result = svc.update_plan(db.session, registry(), current_user, assessment.id, changes)
+    for cid, problem in result.problems.items():
+        problems[cid] = {**posted[cid], "field": problem["field"], "message": _(problem["message"])}
+    conflicts = {cid: {"mine": posted[cid]["mine"], "theirs": c["stored"], "current": c["current"]} for cid, c in result.conflicts.items()}
+    if problems or conflicts:
+        if result.saved:
+            flash(ngettext("%(num)d plan item was saved.", "%(num)d plan items were saved.", len(result.saved)), "success")
+        flash(_("Some plan items were not saved: see the message at each of them, change what is needed and save the plan again."),
+              "error")
+        assessment = svc.get_assessment(db.session, current_user, assessment_id)
+        return _results_page(assessment, conflicts, 409 if conflicts else 422, problems)
+    if result.saved:
+        flash(ngettext("%(num)d plan item was saved.", "%(num)d plan items were saved.", len(result.saved)), "success")
+    else:
+        flash(_("Nothing to save: no plan item was changed."), "info")
+    return redirect(url_for(".results", assessment_id=assessment.id) + "#plan")
+
+
 @bp.post("/<int:assessment_id>/plan/<criterion_id>")
 @role_required("member")
 def plan_item(assessment_id: int, criterion_id: str):
+    """Save one plan item (scripts and older pages; the page saves the whole plan)."""
     assessment = svc.get_assessment(db.session, current_user, assessment_id)
     form = PlanItemForm(prefix=f"plan_{criterion_id}")
     if not form.validate():
-        flash(_("The plan item was not saved: check the date and the lengths of the texts."), "error")
+        flash(_plan_item_not_saved(), "error")
         return redirect(url_for(".results", assessment_id=assessment.id) + f"#plan-{criterion_id}")
-    mine = {"responsible": form.responsible.data or "", "due_date": form.due_date.data, "status": form.status.data,
-            "note": form.note.data or ""}
+    mine = _plan_values(form)
     seen_version = form.version.data if form.version.data is not None else 0
     try:
         svc.update_plan_item(db.session, registry(), current_user, assessment.id, criterion_id, **mine, seen_version=seen_version)
@@ -383,14 +462,13 @@ def plan_item(assessment_id: int, criterion_id: str):
         if not any(d.get("field") == "due_date" for d in exc.details):
             raise
         assessment = svc.get_assessment(db.session, current_user, assessment_id)
-        flash(_("The plan item was not saved: check the date and the lengths of the texts."), "error")
-        return _results_page(assessment, status=422, plan_problem={"criterion": criterion_id, "mine": mine, "version": seen_version,
-                                                                   "field": "due_date", "message": _(exc.message)})
+        flash(_plan_item_not_saved(), "error")
+        return _results_page(assessment, status=422, plan_problems={criterion_id: {
+            "mine": mine, "version": seen_version, "base": form.base.data or "", "field": "due_date", "message": _(exc.message)}})
     except PreconditionFailed as exc:
         detail = exc.details[0]
         assessment = svc.get_assessment(db.session, current_user, assessment_id)
-        return _results_page(assessment, {"criterion": criterion_id, "mine": mine, "theirs": detail["stored"],
-                                          "current": detail["current"]}, 409)
+        return _results_page(assessment, {criterion_id: {"mine": mine, "theirs": detail["stored"], "current": detail["current"]}}, 409)
     flash(_("The plan item was saved."), "success")
     return redirect(url_for(".results", assessment_id=assessment.id) + f"#plan-{criterion_id}")
 

@@ -4,17 +4,22 @@ from __future__ import annotations
 import os
 
 from flask import Blueprint, current_app, flash, render_template, request, send_file
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from werkzeug.datastructures import MultiDict
 
 from ..domain.comparison import MixedVersions
 from ..extensions import db
 from ..i18n import current_language
-from ..models import INSTITUTION_TYPES
+from ..services import Invalid
+from .forms import INSTITUTION_TYPE_LABELS
 from ..reporting.charts import to_svg
 from ..reporting.comparison_pdf import chart_drawings
 from ..services import comparison as svc
 from ..services import reports
 from . import registry, role_required
+from .countries import resolve_country
 
 bp = Blueprint("compare", __name__, url_prefix="/compare")
 compare_roles = role_required(*svc.COMPARE_ROLES)
@@ -37,34 +42,102 @@ def charts(result: svc.Comparison, lang: str) -> dict:
     return result.rendered[lang]
 
 
+#: the comparison filters' problems, in the page's language (services.comparison gives them in English)
+FILTER_MESSAGES = {
+    "countries": _l("Choose countries from the list."),
+    "round": _l("Enter the round as a whole number, e.g. 2."),
+    "date_from": _l("Enter a date like 2026-01-31."),
+    "date_to": _l("Enter a date like 2026-01-31."),
+    "basis": _l("Choose self-assessed or validated levels."),
+    "version": _l("Choose an instrument version from the list."),
+    "instrument": _l("Choose an instrument version from the list."),
+}
+
+
+def country_args(args) -> tuple[MultiDict, list[str]]:
+    """The query with every chosen country as an ISO code: the picker sends codes (repeated
+    ``country``), a typed ``countries=Colombia, peru`` is resolved by name in es, en or pt.
+    Returns the rewritten query and the entries that name no country."""
+    typed = [v.strip() for name in ("countries", "country") for raw in args.getlist(name) for v in str(raw).split(",")]
+    codes, unknown = [], []
+    for value in (v for v in typed if v):
+        code = resolve_country(value)
+        if code:
+            codes.append(code)
+        else:
+            unknown.append(value)
+    rewritten = MultiDict([(k, v) for k, v in args.items(multi=True) if k not in ("countries", "country")])
+    for code in dict.fromkeys(codes):
+        rewritten.add("country", code)
+    return rewritten, unknown
+
+
+def instrument_label(rubric, lang: str) -> str:
+    """"Title, version 1.0" for lists and selects (never the instrument's id)."""
+    return _("%(title)s, version %(version)s", title=rubric.title(lang), version=rubric.version)
+
+
+def _page(result, errors: dict, args, status: int = 200):
+    lang = current_language()
+    chosen = list(result.filters.countries) if result else list(args.getlist("country"))
+    return render_template("compare/page.html", result=result, rubrics=registry().rubrics(), args=args,
+                           type_labels=INSTITUTION_TYPE_LABELS, errors=errors, chosen_countries=chosen,
+                           instrument_label=instrument_label, lang=lang, with_institutions=_with_institutions(),
+                           charts=charts(result, lang) if result else {}, query=result.filters.as_query() if result else {},
+                           notice=svc.INSTITUTION_LEVEL_NOTICE), status
+
+
 @bp.get("")
 @compare_roles
 def page():
-    lang = current_language()
     rubrics = registry().rubrics()
+    args, unknown = country_args(request.args)
+    errors: dict[str, str] = {}
+    if unknown:
+        errors["countries"] = _("No country is called “%(names)s”. Choose countries from the list.",
+                                names=", ".join(unknown[:5]))
     try:
-        filters = svc.parse_filters(request.args)
-        if not filters.instrument and rubrics:
-            filters = svc.Filters(**{**filters.__dict__, "instrument": rubrics[-1].id,
-                                     "versions": filters.versions or (registry().latest(rubrics[-1].id).version,)})
+        filters = svc.parse_filters(args)
+    except Invalid as exc:
+        for problem in exc.details:
+            field = problem.get("field") or ""
+            errors.setdefault(field, str(FILTER_MESSAGES.get(field, _("Check this filter."))))
+        return _page(None, errors, args, 422)
+    if not filters.instrument and rubrics:
+        filters = svc.Filters(**{**filters.__dict__, "instrument": rubrics[-1].id,
+                                 "versions": filters.versions or (registry().latest(rubrics[-1].id).version,)})
+    try:
         result = svc.compare(db.session, registry(), current_user, filters, with_institutions=_with_institutions(),
                              min_cell=_min_cell())
     except MixedVersions as exc:
-        flash(str(exc), "error")
-        return render_template("compare/page.html", result=None, rubrics=rubrics, args=request.args, types=INSTITUTION_TYPES), 422
-    return render_template("compare/page.html", result=result, rubrics=rubrics, args=request.args, types=INSTITUTION_TYPES,
-                           charts=charts(result, lang), lang=lang, with_institutions=_with_institutions(),
-                           query=result.filters.as_query(), notice=svc.INSTITUTION_LEVEL_NOTICE)
+        flash(mixed_message(exc), "error")
+        return _page(None, errors, args, 422)
+    except Invalid as exc:
+        field = next((p.get("field") for p in exc.details if p.get("field")), "version")
+        errors.setdefault(field, str(FILTER_MESSAGES.get(field, _("Check this filter."))))
+        return _page(None, errors, args, 422)
+    return _page(result, errors, args)
+
+
+def mixed_message(exc: MixedVersions) -> str:
+    """The refusal to mix instrument versions, in the page's language, versions named by title."""
+    lang = current_language()
+    names = []
+    for rid, version in exc.versions:
+        rubric = registry().get(rid, version)
+        names.append(instrument_label(rubric, lang) if rubric is not None else version)
+    return _("Assessments answered on different instrument versions cannot be compared (%(versions)s). Choose one version.",
+             versions="; ".join(names))
 
 
 def _mixed(exc: MixedVersions):
-    return render_template("error.html", status=422, message=str(exc)), 422
+    return render_template("error.html", status=422, message=mixed_message(exc)), 422
 
 
 @bp.get("/export.<fmt>")
 @compare_roles
 def export(fmt: str):
-    filters = svc.parse_filters(request.args)
+    filters = svc.parse_filters(country_args(request.args)[0])
     try:
         result = svc.compare(db.session, registry(), current_user, filters, with_institutions=_with_institutions(),
                              min_cell=_min_cell())
@@ -82,7 +155,7 @@ def export(fmt: str):
 @bp.get("/report.pdf")
 @compare_roles
 def report():
-    filters = svc.parse_filters(request.args)
+    filters = svc.parse_filters(country_args(request.args)[0])
     try:
         result = svc.compare(db.session, registry(), current_user, filters, min_cell=_min_cell())
     except MixedVersions as exc:

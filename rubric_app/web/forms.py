@@ -90,7 +90,8 @@ class InstitutionForm(FlaskForm):
 
 class StartForm(FlaskForm):
     language = SelectField(_l("Language of the assessment"), choices=options(LANGUAGE_LABELS))
-    instrument = SelectField(_l("Instrument"))
+    #: radio buttons: an instrument's title is long, and versions differ only at its end (a phone cuts a select short)
+    instrument = RadioField(_l("Instrument"))
     from_previous = SelectField(_l("Start from"), choices=options([("0", _l("Blank answers")), ("1", _l("The answers of the previous round"))]), default="0")
 
 
@@ -105,6 +106,8 @@ VERSION_RANGE = NumberRange(min=0, max=2**31 - 1)
 class PlanItemForm(FlaskForm):
     #: the item's version when the page was loaded (0: nobody had edited it)
     version = IntegerField(validators=[Optional(), VERSION_RANGE], widget=HiddenInput())
+    #: fingerprints of the values the page showed (services.assessments.plan_fingerprint): an item left as shown is not saved
+    base = HiddenField(validators=[Length(max=200)])
     responsible = StringField(_l("Responsible"), validators=[Length(max=200)])
     due_date = DateField(_l("Due date"), validators=[Optional()])
     status = SelectField(_l("Status"), choices=options(PLAN_STATUS_LABELS))

@@ -6,13 +6,20 @@ from flask_login import current_user
 
 from .. import i18n
 from ..extensions import db
-from ..services import accounts
+from ..services import accounts, comparison
 from ..services.assessments import return_notes, visible_assessments
 from . import registry
 from .auth import _safe_next
+from .countries import grouped_country_choices
 from .forms import EmptyForm
 
 bp = Blueprint("main", __name__)
+
+
+@bp.app_context_processor
+def country_picker_choices() -> dict:
+    """``country_groups()`` for templates/_country_picker.html: (project countries, other countries)."""
+    return {"country_groups": lambda: grouped_country_choices(i18n.current_language())}
 
 
 @bp.get("/")
@@ -20,8 +27,9 @@ def index():
     if not current_user.is_authenticated:
         return render_template("landing.html", rubrics=registry().rubrics())
     assessments = visible_assessments(db.session, current_user)
+    summary = comparison.overview(db.session, current_user) if current_user.role in comparison.COMPARE_ROLES else None
     return render_template("index.html", assessments=assessments, returns=return_notes(db.session, assessments),
-                           registry=registry(), empty_form=EmptyForm())
+                           registry=registry(), empty_form=EmptyForm(), overview=summary)
 
 
 @bp.post("/language")

@@ -16,6 +16,7 @@ CONCURRENCY = (
 )
 ETAG_HEADER = {"ETag": {"description": "The record's version as a strong ETag; send it back as If-Match",
                         "schema": {"type": "string", "example": "\"7\""}}}
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 ROUND_ID = {"name": "round_id", "in": "path", "required": True, "schema": {"type": "integer"}}
 IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string", "example": "\"7\""},
             "description": "The ETag the write is based on (or `version` in the body). Stale: 412; none for an existing record: 428."}
@@ -159,6 +160,12 @@ def openapi_document() -> dict:
                     "results": {"type": "array", "description": "one page of the results (see limit, cursor, next)",
                                 "items": {"$ref": "#/components/schemas/RoundResult"}},
                     **PAGE_PROPERTIES}},
+                "Job": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "kind": {"type": "string"}, "params": {"type": "object"},
+                    "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+                    "done": {"type": "integer"}, "total": {"type": "integer"}, "error": {"type": ["string", "null"]},
+                    "result": {"type": ["string", "null"], "description": "the result's URL once done"},
+                    "created_at": {"type": "string"}, "finished_at": {"type": ["string", "null"]}}},
                 "Assessment": {"type": "object", "properties": {
                     "id": {"type": "integer"}, "version": {"type": "integer", "description": "also the ETag"},
                     "status": {"type": "string", "enum": ["draft", "submitted", "validated"]},
@@ -301,6 +308,27 @@ def openapi_document() -> dict:
                 "description": "Frozen rounds only: 409 while the round is open.",
                 "parameters": [{"name": "round_id", "in": "path", "required": True, "schema": {"type": "integer"}}, lang_param],
                 "responses": {"200": {"description": "zip", "content": {"application/zip": {}}}, **_error_responses(401, 403, 404, 409, 422)}}},
+            "/selection-rounds/{round_id}/jobs": {"post": {
+                "summary": "Prepare a frozen round's documents as a job (staff): 202 with the job's URL in Location",
+                "description": "`round_documents`: the report in `lang` and every selected provider's letter, zipped; "
+                               "`round_report`: the report only. The work runs outside the request (a worker thread, or RQ "
+                               "workers when REDIS_URL is set); poll GET /jobs/{job_id} for progress. An open round answers 409; "
+                               "more than 5 unfinished jobs of the caller's, 409.",
+                "parameters": [ROUND_ID],
+                "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "kind": {"type": "string", "enum": ["round_documents", "round_report"], "default": "round_documents"},
+                    "lang": {"type": "string", "enum": ["es", "en", "pt"], "default": "es"}}}}}},
+                "responses": {"202": {"description": "Queued", "headers": {"Location": {"schema": {"type": "string"}}}, **_json("Job")},
+                              **_error_responses(401, 403, 404, 409, 422)}}},
+            "/jobs/{job_id}": {"get": {
+                "summary": "One of the caller's jobs: status, progress (done of total) and, when done, the result's URL",
+                "parameters": [JOB_ID],
+                "responses": {"200": {"description": "The job", **_json("Job")}, **_error_responses(401, 404)}}},
+            "/jobs/{job_id}/result": {"get": {
+                "summary": "The file a finished job made (zip or PDF)",
+                "parameters": [JOB_ID],
+                "responses": {"200": {"description": "The file", "content": {"application/zip": {}, "application/pdf": {}}},
+                              **_error_responses(401, 404, 409)}}},
             "/comparison": {"get": {
                 "summary": "Aggregates per country and dimension (reviewers, staff, admins); cells under 3 institutions suppressed",
                 "parameters": [

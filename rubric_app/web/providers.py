@@ -4,14 +4,16 @@ from __future__ import annotations
 import os
 import secrets
 import statistics
+from decimal import Decimal
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, session, url_for
+from babel.numbers import NumberFormatError, format_decimal, parse_decimal
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..extensions import db
-from ..i18n import LANGUAGES, countries, country_name, current_language
+from ..i18n import LANGUAGES, country_name, current_language
 from ..models import LETTER_TERMS, PROVIDER_TYPES, ROUND_FROZEN, Provider
 from ..reporting.charts import provider_profile_svg
 from ..reporting.selection_pdf import exclusion_text
@@ -19,7 +21,7 @@ from ..services import N_, Conflict, Invalid, PreconditionFailed, ServiceError, 
 from ..services import documents as docs
 from ..services import providers as svc
 from ..services import selection as sel
-from ..inputs import MAX_ID, ascii_int
+from ..inputs import MAX_ID, ascii_int, plain_decimal
 from . import registry, role_required
 from .hardening import query_int
 from .forms import VersionedForm
@@ -43,11 +45,12 @@ def index():
     country = request.args.get("country") or None
     ptype = request.args.get("type") or None
     search = (request.args.get("q") or "").strip() or None
+    show_archived = request.args.get("archived") == "1"
     page = min(max(1, query_int("page", 1, minimum=-MAX_ID)), MAX_PAGE)  # 0 or -1: the first page; not a number: 400
     rows, total = svc.list_providers(db.session, current_user, country=country, type=ptype, search=search,
-                                     limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+                                     limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, archived=None if show_archived else False)
     return render_template("providers/index.html", providers=rows, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)),
-                           country=country, ptype=ptype, search=search or "", types=PROVIDER_TYPES,
+                           country=country, ptype=ptype, search=search or "", types=PROVIDER_TYPES, show_archived=show_archived,
                            countries=svc.countries_in_registry(db.session), instrument=instrument())
 
 
@@ -105,9 +108,18 @@ def _refuse_unicode_digits(item_scores: dict) -> None:
     """Scores such as "³" or "٣" pass ``str.isdigit()`` but are no score: refuse them as off the scale."""
     wrong = [item_id for item_id, raw in item_scores.items() if raw and not raw.isascii()]
     if wrong:
+        low, high = svc.PROVIDER_SCALE[0], svc.PROVIDER_SCALE[-1]
         raise Invalid(N_("The provider was not saved: check the fields marked."),
-                      [{"field": item_id, "message": f"Score must be between {svc.PROVIDER_SCALE[0]} and {svc.PROVIDER_SCALE[-1]}."}
+                      [{"field": item_id, "message": "Score must be between %(low)s and %(high)s." % {"low": low, "high": high},
+                        "msgid": N_("Score must be between %(low)s and %(high)s."), "params": {"low": low, "high": high}}
                        for item_id in wrong])
+
+
+def _problem_text(problem: dict, fallback: str) -> str:
+    """A service problem in the interface language (its msgid and params when it has them)."""
+    if problem.get("msgid"):
+        return _(problem["msgid"], **(problem.get("params") or {}))
+    return _(problem.get("message") or fallback)
 
 
 def _edit(provider: Provider | None):
@@ -135,7 +147,7 @@ def _edit(provider: Provider | None):
             status = 409
         except ServiceError as exc:
             db.session.rollback()
-            errors = {d.get("field", ""): _(d.get("message", exc.message)) for d in exc.details} or {"": _(exc.message)}
+            errors = {d.get("field", ""): _problem_text(d, exc.message) for d in exc.details} or {"": _(exc.message)}
             status = exc.status if exc.status == 409 else 422
         else:
             flash(_("The provider was saved."), "success")
@@ -143,7 +155,7 @@ def _edit(provider: Provider | None):
     if values is None and provider is not None:
         values = _stored_values(provider)
     return render_template("providers/edit.html", provider=provider, values=values or {"facts": {}, "item_scores": {}}, errors=errors,
-                           instrument=inst, countries=countries(current_language()), types=PROVIDER_TYPES, version=version,
+                           instrument=inst, types=PROVIDER_TYPES, version=version,
                            differences=differences), status
 
 
@@ -175,7 +187,27 @@ def profile(provider_id: int):
     lang = current_language()
     chart = provider_profile_svg(inst, mine, medians, lang, (provider.name, _("Median of %(country)s", country=country_name(provider.country, lang))))
     return render_template("providers/profile.html", provider=provider, instrument=inst, scores=mine, medians=medians,
-                           chart=chart, peers=len(peers), lang=lang)
+                           chart=chart, peers=len(peers), lang=lang, form=VersionedForm(formdata=None, version=provider.version))
+
+
+@bp.post("/providers/<int:provider_id>/archive")
+@staff_only
+def archive(provider_id: int):
+    """Archive the provider (``archive=1``) or bring it back (``archive=0``), from the version the page showed."""
+    provider = svc.get_provider(db.session, current_user, provider_id)
+    archived = request.form.get("archive") == "1"
+    form = VersionedForm()
+    try:
+        if not form.validate():
+            raise PreconditionFailed(N_("The form expired or was sent from elsewhere. Reload the page and try again."))
+        svc.set_archived(db.session, current_user, provider, archived, expected_version=form.version.data)
+    except (PreconditionFailed, Conflict) as exc:
+        db.session.rollback()
+        flash(_(exc.message), "error")
+    else:
+        flash(_("The provider was archived: it no longer takes part in new rounds.") if archived
+              else _("The provider is active again and takes part in new rounds."), "success")
+    return redirect(url_for(".profile", provider_id=provider_id))
 
 
 # --------------------------------------------------------------------------- import and export
@@ -320,7 +352,25 @@ def rounds_audit():
     """The selection-round entries of the audit log (freezes, overrides and their rationale): staff and admins only."""
     from ..services import review as audit
 
-    return render_template("rounds/audit.html", rows=audit.audit_entries(db.session, current_user, rounds_only=True))
+    return render_template("rounds/audit.html", rows=[_audit_row(*row) for row in audit.audit_entries(db.session, current_user,
+                                                                                                    rounds_only=True)])
+
+
+def _audit_row(entry, email, _institution) -> dict:
+    """An audit entry about rounds in the interface language: the round's number, the provider's code,
+    what changed and the old and new values in words (never the stored ids)."""
+    parts = dict(part.partition(":")[::2] for part in (entry.subject or "").split())
+    changes = {"status": _("Round status"), "selection": _("Selection of a provider"), "archived": _("Archived")}
+    words = {"open": _("open"), "frozen": _("frozen"), "selected": _("selected"), "not selected": _("not selected"),
+             "yes": _("yes"), "no": _("no")}
+    round_id = parts.get("round", "")
+    return {"at": entry.at, "who": email or "—",
+            "round": _("Round #%(id)s", id=round_id) if round_id.isdigit() else "—", "round_id": int(round_id) if round_id.isdigit() else None,
+            "provider": parts.get("provider") or "",
+            "change": changes.get(entry.field, _("Other change")),
+            "old": words.get(entry.old, "—") if entry.old else "—",
+            "new": words.get(entry.new, "—") if entry.new else (_("follows the rule") if entry.field == "selection" else "—"),
+            "comment": entry.comment or ""}
 
 
 @bp.get("/rounds/audit.csv")
@@ -333,43 +383,106 @@ def rounds_audit_csv():
                                       headers={"Content-Disposition": "attachment; filename=rounds-audit-log.csv"})
 
 
-def _settings_from_form(inst) -> dict:
+def _form_number(text: str | None) -> str | None:
+    """A number typed in the interface language ("1,5" in es and pt, "1.5" anywhere) as plain text for
+    the service ("1.5"); anything else goes on unchanged, for the service to refuse at its field."""
+    if text is None:
+        return None
+    raw = text.strip()
+    if not raw:
+        return raw
+    try:
+        return str(parse_decimal(raw, locale=current_language(), strict=True))
+    except (NumberFormatError, ValueError):
+        return raw
+
+
+def _settings_from_form(inst, countries: list[str]) -> tuple[dict, dict]:
+    """(typed values to show again, settings for the service) from the round form."""
     form = request.form
-    return {
+    typed = {
         "weights": {cat.id: form.get(f"weight_{cat.id}", "1") for cat in inst.categories},
         "knockouts": [fact.id for fact in inst.eligibility if form.get(f"ko_{fact.id}") == "1"],
-        "min_scores": {cat.id: form.get(f"min_{cat.id}") for cat in inst.categories if form.get(f"min_{cat.id}")},
+        "min_scores": {cat.id: form.get(f"min_{cat.id}") for cat in inst.categories if (form.get(f"min_{cat.id}") or "").strip()},
         "rule": form.get("rule", "quota"),
-        "quotas": {c: form.get(f"quota_{c}") for c in svc.countries_in_registry(db.session) if form.get(f"quota_{c}") not in (None, "")},
+        "quotas": {c: form.get(f"quota_{c}") for c in countries if (form.get(f"quota_{c}") or "").strip()},
         "default_quota": form.get("default_quota") or 0,
         "threshold": form.get("threshold") or None,
         "draws": form.get("draws") or 0,
         "seed": form.get("seed") or 0,
     }
+    settings = {**typed,
+                "weights": {k: _form_number(v) for k, v in typed["weights"].items()},
+                "min_scores": {k: _form_number(v) for k, v in typed["min_scores"].items()},
+                "quotas": {k: (v or "").strip() for k, v in typed["quotas"].items()},
+                "default_quota": str(typed["default_quota"]).strip(),
+                "threshold": _form_number(typed["threshold"]) or None,
+                "draws": str(typed["draws"]).strip(), "seed": str(typed["seed"]).strip()}
+    return typed, settings
+
+
+#: a problem's field in the service -> the form control it is shown at
+def _form_field(field: str) -> str:
+    head, _dot, tail = field.partition(".")
+    return {"weights": "weight_", "min_scores": "min_", "quotas": "quota_", "letter_terms": ""}.get(head, head) + tail \
+        if tail else field
+
+
+def _shown_weight(value) -> str:
+    """A stored or default weight as the form shows it (decimal comma in es and pt)."""
+    number = value if isinstance(value, Decimal) else plain_decimal(value)
+    return format_decimal(number, locale=current_language()) if number is not None else str(value)
 
 
 @bp.route("/rounds/new", methods=["GET", "POST"])
 @staff_only
 def new_round():
     inst = instrument()
-    values = {"name": "", "settings": {"weights": {c.id: "1" for c in inst.categories}, "knockouts": [f.id for f in inst.eligibility],
-                                       "min_scores": {}, "rule": "quota", "quotas": {}, "default_quota": 10, "threshold": "60",
-                                       "draws": 1000, "seed": 2026},
+    countries = svc.countries_in_registry(db.session)
+    values = {"name": "", "settings": {"weights": {c.id: _shown_weight(c.weight) for c in inst.categories},
+                                       "knockouts": [f.id for f in inst.eligibility], "min_scores": {}, "rule": "quota",
+                                       "quotas": {}, "default_quota": 10, "threshold": "60", "draws": 1000, "seed": 2026},
               "terms": {key: default for key, (default, _lo, _hi) in LETTER_TERMS.items()}}
-    errors = []
+    errors: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    general: list[str] = []
     if request.method == "POST":
-        values = {"name": request.form.get("name", ""), "settings": _settings_from_form(inst),
+        typed, settings = _settings_from_form(inst, countries)
+        values = {"name": request.form.get("name", ""), "settings": typed,
                   "terms": {key: request.form.get(key, "").strip() for key in LETTER_TERMS}}
         try:
-            rnd = sel.create_round(db.session, registry(), current_user, values["name"], values["settings"], values["terms"])
+            rnd = sel.create_round(db.session, registry(), current_user, values["name"], settings, values["terms"])
         except Invalid as exc:
             db.session.rollback()
-            errors = [d.get("message", "") for d in exc.details] or [exc.message]
+            problems = getattr(exc, "problems", None) or exc.details or [{"field": "", "message": exc.message}]
+            for problem in problems:
+                field = _form_field(problem.get("field") or "")
+                if field == "name" and not problem.get("message"):
+                    problem = {**problem, "msgid": exc.message}
+                elif field.startswith("letter_") or field in LETTER_TERMS:
+                    key = field.rpartition(".")[2]
+                    low, high = LETTER_TERMS.get(key, (0, 0, 0))[1:]
+                    problem = {**problem, "msgid": N_("Write a whole number from %(low)s to %(high)s."), "params": {"low": low, "high": high}}
+                    field = key
+                text = _problem_text(problem, exc.message)
+                if field in errors:
+                    errors[field] += " " + text
+                else:
+                    errors[field], sources[field] = text, problem.get("field") or ""
+                if field not in _round_form_fields(inst, countries):
+                    general.append(text)
         else:
             flash(_("The round was run."), "success")
             return redirect(url_for(".round_results", round_id=rnd.id))
-    return render_template("rounds/new.html", instrument=inst, values=values, errors=errors, term_limits=LETTER_TERMS,
-                           countries=svc.countries_in_registry(db.session)), 422 if errors else 200
+    return render_template("rounds/new.html", instrument=inst, values=values, errors=errors, sources=sources, general=general,
+                           term_limits=LETTER_TERMS, countries=countries), 422 if errors else 200
+
+
+def _round_form_fields(inst, countries) -> set[str]:
+    """The controls of the round form a problem can be shown at."""
+    return ({"name", "default_quota", "threshold", "draws", "seed", "quotas", "weights", "rule", *LETTER_TERMS}
+            | {f"weight_{c.id}" for c in inst.categories} | {f"min_{c.id}" for c in inst.categories}
+            | {f"quota_{c}" for c in countries})
 
 
 SORT_KEYS = {
@@ -380,11 +493,11 @@ SORT_KEYS = {
     "frequency": lambda r: (-float(r["frequency"] or 0), r["code"]),
 }
 
+#: an override's rationale longer than this is not kept in the session cookie: the page is drawn at once
+DRAFT_IN_SESSION = 1500
 
-@bp.get("/rounds/<int:round_id>")
-@staff_only
-def round_results(round_id: int):
-    rnd = sel.get_round(db.session, current_user, round_id)
+
+def _round_page(rnd, draft: dict | None = None, status: int = 200):
     inst = sel.round_instrument(registry(), rnd)
     sort = request.args.get("sort", "rank")
     key = SORT_KEYS.get(sort, SORT_KEYS["rank"])
@@ -399,7 +512,17 @@ def round_results(round_id: int):
         rows.sort(key=key)
     return render_template("rounds/show.html", rnd=rnd, instrument=inst, by_country=dict(sorted(by_country.items())), sort=sort,
                            form=VersionedForm(formdata=None, version=rnd.version), languages=LANGUAGES,
-                           frozen=rnd.status == ROUND_FROZEN, terms=sel.letter_terms(rnd))
+                           frozen=rnd.status == ROUND_FROZEN, terms=sel.letter_terms(rnd), draft=draft), status
+
+
+@bp.get("/rounds/<int:round_id>")
+@staff_only
+def round_results(round_id: int):
+    rnd = sel.get_round(db.session, current_user, round_id)
+    draft = session.pop("override_draft", None)
+    if not isinstance(draft, dict) or draft.get("round") != rnd.id:
+        draft = None
+    return _round_page(rnd, draft)
 
 
 def _round_version() -> int | None:
@@ -417,36 +540,60 @@ def _round_change(round_id: int, change, done_message):
     except (PreconditionFailed, Conflict, Invalid) as exc:
         db.session.rollback()
         flash(_(exc.message), "error")
-    else:
-        flash(done_message(rnd), "success")
-    return rnd
+        return rnd, exc
+    flash(done_message(rnd), "success")
+    return rnd, None
 
 
 @bp.post("/rounds/<int:round_id>/rerun")
 @staff_only
 def rerun(round_id: int):
-    rnd = _round_change(round_id, lambda rnd, v: sel.rerun(db.session, registry(), current_user, rnd, expected_version=v),
-                        lambda rnd: _("The round was run again.") if rnd.status == "open"
-                        else _("Re-running the frozen round gave the same results."))
+    """Open round: run again on the current registry. Frozen round: check that its stored results reproduce."""
+    rnd, _error = _round_change(round_id, lambda rnd, v: sel.rerun(db.session, registry(), current_user, rnd, expected_version=v),
+                                lambda rnd: _("The round was run again.") if rnd.status == "open"
+                                else _("Re-running the frozen round gave the same results."))
     return redirect(url_for(".round_results", round_id=rnd.id))
 
 
-@bp.post("/rounds/<int:round_id>/freeze")
+@bp.route("/rounds/<int:round_id>/freeze", methods=["GET", "POST"])
 @staff_only
 def freeze(round_id: int):
-    rnd = _round_change(round_id, lambda rnd, v: sel.freeze(db.session, current_user, rnd, expected_version=v),
-                        lambda rnd: _("The round is frozen: its inputs, seed and results are kept."))
+    """GET: what freezing means, and the button that does it (the confirmation). POST: freeze, from the
+    version the confirmation page showed; the version is checked again where the change commits."""
+    if request.method == "GET":
+        rnd = sel.get_round(db.session, current_user, round_id)
+        if rnd.status == ROUND_FROZEN:
+            flash(_("This round is already frozen."), "error")
+            return redirect(url_for(".round_results", round_id=rnd.id))
+        rows = sel.final_results(rnd)
+        selected: dict[str, int] = {}
+        for row in rows:
+            if row["selected"]:
+                selected[row["country"]] = selected.get(row["country"], 0) + 1
+        return render_template("rounds/freeze.html", rnd=rnd, selected=dict(sorted(selected.items())),
+                               overrides=len(rnd.overrides), form=VersionedForm(formdata=None, version=rnd.version))
+    rnd, _error = _round_change(round_id, lambda rnd, v: sel.freeze(db.session, current_user, rnd, expected_version=v),
+                                lambda rnd: _("The round is frozen: its inputs, seed and results are kept."))
     return redirect(url_for(".round_results", round_id=rnd.id))
 
 
 @bp.post("/rounds/<int:round_id>/override/<code>")
 @staff_only
 def override(round_id: int, code: str):
-    choice = request.form.get("selected")
-    selected = {"1": True, "0": False, "": None}.get(choice or "", None)
-    rnd = _round_change(round_id, lambda rnd, v: sel.set_override(db.session, current_user, rnd, code, selected,
-                                                                  request.form.get("rationale", ""), expected_version=v),
-                        lambda rnd: _("The override was recorded."))
+    """Record an override. When it cannot be recorded (the round changed or was frozen meanwhile, no
+    rationale) the round's page says why and keeps the decision and rationale typed."""
+    choice = request.form.get("selected") or ""
+    selected = {"1": True, "0": False, "": None}.get(choice, None)
+    rationale = request.form.get("rationale", "")
+    rnd, error = _round_change(round_id, lambda rnd, v: sel.set_override(db.session, current_user, rnd, code, selected,
+                                                                         rationale, expected_version=v),
+                               lambda rnd: _("The override was recorded."))
+    if error is not None and rationale.strip() and code in {r["code"] for r in rnd.results}:
+        draft = {"round": rnd.id, "code": code, "selected": choice if choice in ("1", "0") else "", "rationale": rationale}
+        if len(rationale) > DRAFT_IN_SESSION:  # too long for the session cookie: this answer is the page
+            return _round_page(db.session.get(type(rnd), rnd.id), draft,
+                               409 if isinstance(error, (Conflict, PreconditionFailed)) else 422)
+        session["override_draft"] = draft
     return redirect(url_for(".round_results", round_id=rnd.id) + f"#p-{code}")
 
 

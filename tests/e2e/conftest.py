@@ -50,3 +50,25 @@ def browser_factory():
         for browser in browsers:
             if browser.is_connected():
                 browser.close()
+
+
+@pytest.fixture(scope="module")
+def journey_browser():
+    """One chromium for a whole module of journeys (each test opens contexts of its own), with
+    axe-core at hand. Module-scoped so that it is closed before another module starts Playwright."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("real-browser test: no chromium found; install Debian's chromium (apt-get install chromium) "
+                    "or set CHROMIUM_PATH to run it")
+    from tests.e2e.axe import INSTALL_HINT, axe_source_path
+
+    if axe_source_path() is None:
+        pytest.skip(f"accessibility journeys: {INSTALL_HINT}")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra) to run it")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"])
+        yield browser
+        if browser.is_connected():
+            browser.close()

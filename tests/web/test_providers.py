@@ -298,7 +298,7 @@ def test_create_provider_via_form(app, staff_client, inst):
     ("code", "", "Code: letters, digits"),
     ("country", "XX", "Unknown country code."),
     ("name", "", "The name is required"),
-    ("type", "cartel", None),  # the type select shows no message of its own: only the banner
+    ("type", "cartel", "Unknown provider type."),  # shown at the field since errors are placed per field
     ("item_marketing_branding", "5", "Score must be between 0 and 4."),
     ("item_digital_payments", "-1", "Score must be between 0 and 4."),
     ("item_legal_formalisation", "dos", "Score must be between 0 and 4."),
@@ -308,7 +308,7 @@ def test_invalid_provider_form_writes_nothing(app, staff_client, inst, field, va
     assert response.status_code == 422
     page = text(response)
     assert re.findall(r'role="alert">(.*?)</p>', page) == ["The provider was not saved: check the fields marked."]
-    marked = re.findall(r'<p class="error">(.*?)</p>', page)
+    marked = re.findall(r'<p class="error"[^>]*>(.*?)</p>', page)
     assert (marked == []) if message is None else (len(marked) == 1 and marked[0].startswith(message)), marked
     assert f'value="{form_data(inst)["contact_email"]}"' in page  # the typed values are kept
     assert count(app, Provider) == 0

@@ -503,7 +503,7 @@ def test_round_forms_need_the_csrf_token(csrf_app):
     response = browser.post(f"/rounds/{rid}/override/AR-C",
                             data={**fields, "selected": "1", "rationale": "con token", "csrf_token": page_token})
     assert response.status_code == 302 and round_row(csrf_app, rid)["overrides"] == [("AR-C", True, "con token")]
-    response = browser.post("/api/v1/selection-rounds", json={**QUOTA_ROUND}, headers={"X-CSRFToken": page_token})
+    response = browser.post("/api/v1/selection-rounds", json={**QUOTA_ROUND, "quotas": {"AR": 2}}, headers={"X-CSRFToken": page_token})
     assert response.status_code == 201
 
 
@@ -521,7 +521,7 @@ def test_min_score_reason_shows_a_value_below_the_minimum(app, api, staff, staff
         p.item_scores = {**p.item_scores, inst.category("marketing").items[-1].id: 1}
         s.commit()
         s.close()
-    body = create_round(api, min_scores={"marketing": "43.76"}, quotas={}, draws=0)
+    body = create_round(api, min_scores={"marketing": "43.76"}, quotas={}, default_quota=1, draws=0)
     assert by_code(body)["PE-7"]["exclusions"] == [{"kind": "min_score", "subject": "marketing", "value": "43.75", "required": "43.76"}]
     page = text(staff_client.get(f"/rounds/{body['id']}"))
     reason = re.search(r"Not eligible: (.*?)</small>", page).group(1)
