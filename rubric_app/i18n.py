@@ -16,7 +16,10 @@ DEFAULT = "es"
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
 #: codes Babel knows as territories that are not ISO 3166-1 countries
-_NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "XA", "XB", "XK", "ZZ"}
+#: two-letter codes CLDR names that are not officially assigned ISO 3166-1 alpha-2 countries (see
+#: rubric_app/web/countries.py for each one); every country check and picker leaves them out
+NOT_ISO_COUNTRIES: frozenset[str] = frozenset(
+    {"AC", "CP", "CQ", "DG", "EA", "IC", "TA", "EU", "EZ", "UN", "QO", "XA", "XB", "XK", "ZZ"})
 
 
 def select_locale() -> str:
@@ -73,7 +76,7 @@ def compile_catalogs(root: Path = TRANSLATIONS) -> list[Path]:
 def countries(locale: str) -> list[tuple[str, str]]:
     """ISO 3166-1 alpha-2 codes with their names in ``locale``, sorted by name."""
     names = Locale.parse(locale).territories
-    pairs = [(code, name) for code, name in names.items() if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES]
+    pairs = [(code, name) for code, name in names.items() if len(code) == 2 and code.isalpha() and code not in NOT_ISO_COUNTRIES]
     return sorted(pairs, key=lambda p: _sort_key(p[1]))
 
 

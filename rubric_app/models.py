@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -410,3 +411,27 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PendingUpload(Base):
+    """A provider import checked in a dry run, kept until its owner applies it (at most an hour).
+
+    In the database, not in a server's folder, so the server that applies it need not be the one that
+    checked it.
+    """
+
+    __tablename__ = "pending_uploads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: the random, URL-safe token the dry-run page carries to the "Import now" form
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    #: who checked it: only they can apply it
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    #: the file as uploaded (it holds contact details: removed once applied, replaced or expired)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    #: the dry run's stamp: the registry as checked (applying refuses if it changed meanwhile)
+    stamp: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: after this the upload is no longer applied and is removed
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

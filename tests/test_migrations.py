@@ -24,7 +24,7 @@ from rubric_app.models import Assessment, Base, Institution, PlanEdit, Provider,
 from tests.conftest import ON_POSTGRES, PG_URL, drop_everything
 
 INITIAL, RECORD_VERSIONS, ACCOUNTS, LETTER_TERMS = "0001_initial_schema", "0002_record_versions", "0003_accounts_and_sessions", "0004_letter_terms"
-PROVIDER_SEARCH, HEAD = "0005_provider_search_and_archive", "0006_jobs"
+PROVIDER_SEARCH, JOBS, HEAD = "0005_provider_search_and_archive", "0006_jobs", "0007_pending_uploads"
 LETTER_TERM_DEFAULTS = {"letter_months": 24, "courses_per_year": 4, "women_share": 60, "facilitators": 2}
 VERSIONED = ("assessments", "answers", "plan_items", "providers", "selection_rounds")
 UPGRADE_HINT = ("run 'flask --app rubric_app db upgrade' (back up first: 'flask --app rubric_app db backup FILE').")
@@ -278,8 +278,8 @@ def test_upgrade_from_0005_to_0006_keeps_every_row_and_adds_an_empty_jobs_table(
     insert_rows(engine)
     schema.upgrade(engine, PROVIDER_SEARCH)
     before = all_rows(engine)
-    result = schema.upgrade(engine)
-    assert (result.before, result.after) == (PROVIDER_SEARCH, HEAD)
+    result = schema.upgrade(engine, JOBS)
+    assert (result.before, result.after) == (PROVIDER_SEARCH, JOBS)
     after = all_rows(engine)
     assert {name: rows for name, rows in after.items() if name in before} == before
     with engine.connect() as conn:
@@ -287,6 +287,23 @@ def test_upgrade_from_0005_to_0006_keeps_every_row_and_adds_an_empty_jobs_table(
     assert schema.downgrade(engine, PROVIDER_SEARCH).after == PROVIDER_SEARCH
     with engine.connect() as conn:
         assert "jobs" not in inspect(conn).get_table_names()
+    assert all_rows(engine) == before
+
+
+def test_upgrade_from_0006_to_0007_keeps_every_row_and_adds_an_empty_pending_uploads_table(engine):
+    schema.upgrade(engine, INITIAL)
+    insert_rows(engine)
+    schema.upgrade(engine, JOBS)
+    before = all_rows(engine)
+    result = schema.upgrade(engine)
+    assert (result.before, result.after) == (JOBS, HEAD)
+    after = all_rows(engine)
+    assert {name: rows for name, rows in after.items() if name in before} == before
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM pending_uploads")).scalar() == 0
+    assert schema.downgrade(engine, JOBS).after == JOBS
+    with engine.connect() as conn:
+        assert "pending_uploads" not in inspect(conn).get_table_names()
     assert all_rows(engine) == before
 
 
@@ -524,7 +541,7 @@ def test_postgresql_backup_and_restore_round_trip(app, tmp_path):
 def test_migrations_ship_with_the_package():
     setup = (PROJECT_ROOT / "setup.cfg").read_text()
     assert "migrations/versions/*.py" in setup and "alembic>=" in setup
-    assert schema.known_revisions() == [INITIAL, RECORD_VERSIONS, ACCOUNTS, LETTER_TERMS, PROVIDER_SEARCH, HEAD]
+    assert schema.known_revisions() == [INITIAL, RECORD_VERSIONS, ACCOUNTS, LETTER_TERMS, PROVIDER_SEARCH, JOBS, HEAD]
     assert schema.head_revision() == HEAD
     assert (schema.MIGRATIONS / "env.py").exists()
     assert not (PROJECT_ROOT / "alembic.ini").exists()

@@ -20,6 +20,10 @@ Rules, applied to one selection round (:class:`RoundSettings`):
   3. ``min_score``: a category below the round's minimum score for it (compared exactly).  A
      category that has no score is reported once, as ``missing_scores``.
 
+* Participants: the providers of the countries the round covers (``countries``; empty: every
+  country of the providers given), synthetic ones only when ``include_synthetic`` is true (its
+  default here, which keeps rounds stored before these settings as they were; new rounds get their
+  default from services/selection.py). Others take no part: no row, no rank.
 * Ranking per country among eligible providers: exact weighted total descending; ties broken by
   the number of categories scoring at least 50 (more first), then by provider code (ascending,
   plain string order).
@@ -96,6 +100,8 @@ class ProviderInput:
     item_scores: Mapping[str, int | None]
     #: eligibility fact id -> yes/no; a missing fact counts as False
     facts: Mapping[str, bool]
+    #: generated demo or benchmark data (takes part only in rounds that include synthetic providers)
+    synthetic: bool = False
 
 
 def _freeze(mapping: Mapping | None) -> Mapping:
@@ -127,12 +133,23 @@ class RoundSettings:
     #: sensitivity draws (0 = no sensitivity analysis)
     draws: int = 1000
     seed: int = 0
+    #: the countries the round covers (ISO 3166-1 alpha-2); empty: every country of the providers given
+    countries: tuple[str, ...] = ()
+    #: whether synthetic (demo or benchmark) providers take part
+    include_synthetic: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "weights", _freeze(self.weights))
         object.__setattr__(self, "min_scores", _freeze(self.min_scores))
         object.__setattr__(self, "quotas", _freeze(self.quotas))
         object.__setattr__(self, "knockouts", tuple(self.knockouts))
+        object.__setattr__(self, "countries", tuple(self.countries))
+
+    def takes_part(self, provider: "ProviderInput") -> bool:
+        """Whether ``provider`` takes part in the round: its country is covered, and it is not
+        synthetic unless the round includes synthetic providers."""
+        return ((not self.countries or provider.country in self.countries)
+                and (self.include_synthetic or not provider.synthetic))
 
     def quota(self, country: str) -> int:
         """k for ``country`` under the quota rule."""
@@ -262,6 +279,20 @@ def validate_settings(instrument: ProviderInstrument, settings: RoundSettings) -
         problems.append(f"default_quota: must be a whole number, found {settings.default_quota!r}")
     elif settings.default_quota < 0:
         problems.append(f"default_quota: must not be negative, found {settings.default_quota}")
+
+    seen: set = set()
+    for country in settings.countries:
+        if not (isinstance(country, str) and _COUNTRY_RE.match(country)):
+            problems.append(f"countries: {country!r} is not an ISO 3166-1 alpha-2 country code (two upper-case letters)")
+        elif country in seen:
+            problems.append(f"countries: {country} is named twice")
+        seen.add(country)
+    if settings.countries:
+        for country in settings.quotas:
+            if isinstance(country, str) and _COUNTRY_RE.match(country) and country not in seen:
+                problems.append(f"quotas: {country} is not a country this round covers ({', '.join(sorted(seen))})")
+    if not isinstance(settings.include_synthetic, bool):
+        problems.append(f"include_synthetic: must be true or false, found {settings.include_synthetic!r}")
 
     if not _integral(settings.draws):
         problems.append(f"draws: must be a whole number, found {settings.draws!r}")
@@ -517,6 +548,7 @@ def run_round(instrument: ProviderInstrument, providers: Sequence[ProviderInput]
     Raises :class:`SelectionError` listing every problem when the settings or the provider data
     are invalid.
     """
+    providers = [p for p in providers if settings.takes_part(p)]
     problems = validate_settings(instrument, settings) + validate_providers(instrument, providers)
     if problems:
         raise SelectionError(problems)

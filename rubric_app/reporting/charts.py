@@ -1,11 +1,14 @@
 """Charts drawn once with reportlab.graphics: embedded in PDFs, and rendered as SVG for pages."""
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
+import threading
+from collections import OrderedDict
 from decimal import Decimal
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import reportlab
 from reportlab.graphics import renderSVG
@@ -142,6 +145,125 @@ def radar_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[fl
     return drawing
 
 
+#: charts on pages are drawn this many units wide and shown at the width of their box (CSS: svg.fluid); at 360 px the box is
+#: about 312 px wide, so text drawn at WEB_FONT units stays at least 12 px on a phone
+WEB_WIDTH = 300
+WEB_FONT = 12.5
+INK = colors.HexColor("#1d2733")
+MUTED_INK = colors.HexColor("#4a5866")
+
+
+def _web_legend(drawing_items: list, series, y: float, width: float = WEB_WIDTH) -> float:
+    """Legend entries (swatch and name) in rows from ``y`` downwards; returns the y below the last row."""
+    x, row_h = 0.0, WEB_FONT + 6
+    for name, _values, colour in series:
+        entry = 18 + pdfmetrics.stringWidth(name, FONT, WEB_FONT) + 14
+        if x > 0 and x + entry > width:
+            x, y = 0.0, y - row_h
+        drawing_items.append(Rect(x, y - 1, 13, 10, fillColor=colour, strokeColor=None))
+        drawing_items.append(String(x + 18, y, name, fontName=FONT, fontSize=WEB_FONT, fillColor=INK))
+        x += entry
+    return y - row_h
+
+
+def web_radar_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], colors.Color]],
+                      *, scale: Sequence[float] = LEVELS) -> Drawing:
+    """The radar for a page: narrow enough for a phone, axes numbered, the numbered names listed under the chart.
+
+    Every text is drawn at ``WEB_FONT`` units in a ``WEB_WIDTH``-unit drawing (readable at 360 px).
+    """
+    register_fonts()
+    width, radius, n = WEB_WIDTH, 104.0, len(labels)
+    names = [wrap_to_width(f"{i}. {label}", width - 4, WEB_FONT) for i, label in enumerate(labels, 1)]
+    line_h = WEB_FONT + 3
+    row_w = sum(18 + pdfmetrics.stringWidth(name, FONT, WEB_FONT) + 14 for name, _v, _c in series)
+    legend_rows = max(1, int(row_w // width) + 1)
+    list_h = sum(len(lines) for lines in names) * line_h + 6
+    legend_h = legend_rows * (WEB_FONT + 6) + 6
+    plot_h = 2 * radius + 2 * (WEB_FONT + 8)
+    height = plot_h + legend_h + list_h
+    drawing = Drawing(width, height)
+    cx, cy = width / 2, height - plot_h / 2
+    low, high = scale[0], scale[-1]
+    centre = low - (scale[1] - scale[0] if len(scale) > 1 else 1)
+
+    def point(i: int, value: float) -> tuple[float, float]:
+        angle = math.pi / 2 - 2 * math.pi * i / n
+        r = radius * (max(value, centre) - centre) / (high - centre)
+        return cx + r * math.cos(angle), cy + r * math.sin(angle)
+
+    for ring in scale:
+        drawing.add(Polygon([c for i in range(n) for c in point(i, ring)], strokeColor=GRID_COLOUR, strokeWidth=0.8, fillColor=None))
+    for i in range(n):
+        x, y = point(i, high)
+        drawing.add(Line(cx, cy, x, y, strokeColor=GRID_COLOUR, strokeWidth=0.8))
+        lx, ly = point(i, high + (high - centre) * 0.1)
+        anchor = "middle" if abs(lx - cx) < 8 else ("start" if lx > cx else "end")
+        drawing.add(String(lx, ly - WEB_FONT * 0.35, str(i + 1), fontName=FONT, fontSize=WEB_FONT, textAnchor=anchor, fillColor=INK))
+    for ring in scale[1::2] if len(scale) > 3 else scale:
+        x, y = point(0, ring)
+        drawing.add(String(x + 4, y - 4, f"{ring:g}", fontName=FONT, fontSize=WEB_FONT, fillColor=MUTED_INK))
+    for _name, values, colour in series:
+        pts = [c for i, v in enumerate(values) for c in point(i, float(v) if v is not None else centre)]
+        drawing.add(Polygon(pts, strokeColor=colour, strokeWidth=2.2, fillColor=colors.Color(colour.red, colour.green, colour.blue, alpha=0.18)))
+        for i, v in enumerate(values):
+            if v is not None:
+                x, y = point(i, float(v))
+                drawing.add(Circle(x, y, 3, fillColor=colour, strokeColor=colour))
+    items: list = []
+    y = _web_legend(items, series, height - plot_h - WEB_FONT - 2)
+    for item in items:
+        drawing.add(item)
+    for lines in names:
+        for k, line in enumerate(lines):
+            drawing.add(String(0 if k == 0 else 14, y, line, fontName=FONT, fontSize=WEB_FONT, fillColor=INK))
+            y -= line_h
+    return drawing
+
+
+def web_grouped_bars_drawing(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], colors.Color]],
+                             *, low: float = 0, high: float = 5, lang: str = "en") -> Drawing:
+    """Grouped bars for a page: each label on its own lines above its bars (one per series, None = no bar),
+    values at the bar ends, a legend on top and the scale below; every text at ``WEB_FONT`` units."""
+    register_fonts()
+    width, bar_h, line_h, gap = WEB_WIDTH, 12, WEB_FONT + 3, 8
+    value_room = pdfmetrics.stringWidth(_fmt(high, 2, lang), FONT, WEB_FONT) + 6
+    wrapped = [wrap_to_width(label, width, WEB_FONT) for label in labels]
+    row_w = sum(18 + pdfmetrics.stringWidth(name, FONT, WEB_FONT) + 14 for name, _v, _c in series)
+    legend_h = max(1, int(row_w // width) + 1) * (WEB_FONT + 6) + 4
+    groups = [len(lines) * line_h + len(series) * (bar_h + 2) + gap for lines in wrapped]
+    axis_h = WEB_FONT + 6
+    height = legend_h + sum(groups) + axis_h
+    drawing = Drawing(width, height)
+    left, plot = 2.0, width - 2 - value_room
+
+    def x_of(v: float) -> float:
+        return left + plot * (v - low) / (high - low)
+
+    for tick in range(int(low), int(high) + 1):
+        drawing.add(Line(x_of(tick), axis_h, x_of(tick), height - legend_h, strokeColor=GRID_COLOUR, strokeWidth=0.5))
+        anchor = "start" if tick == low else "middle"
+        drawing.add(String(x_of(tick), 3, str(tick), fontName=FONT, fontSize=WEB_FONT, textAnchor=anchor, fillColor=MUTED_INK))
+    items: list = []
+    _web_legend(items, series, height - WEB_FONT)
+    for item in items:
+        drawing.add(item)
+    top = height - legend_h
+    for i, lines in enumerate(wrapped):
+        y = top
+        for line in lines:
+            y -= line_h
+            drawing.add(String(0, y + 3, line, fontName=FONT, fontSize=WEB_FONT, fillColor=INK))
+        for _name, values, colour in series:
+            y -= bar_h + 2
+            v = values[i]
+            if v is not None:
+                drawing.add(Rect(x_of(low), y, max(0.5, x_of(float(v)) - x_of(low)), bar_h, fillColor=colour, strokeColor=None))
+                drawing.add(String(x_of(float(v)) + 3, y + 1.5, _fmt(float(v), 2, lang), fontName=FONT, fontSize=WEB_FONT, fillColor=INK))
+        top -= groups[i]
+    return drawing
+
+
 def assessment_radar(rubric: Rubric, answers: Mapping[str, CriterionAnswer], lang: str, labels: tuple[str, str], size: float = 340) -> Drawing:
     """Current dimension scores against the mean target per dimension."""
     scores = score_rubric(rubric, answers)
@@ -164,27 +286,100 @@ def _as_float(value: Decimal | None) -> float | None:
 
 
 _svg_counter = itertools.count(1)
+_ID_MARK = "\x00svgid\x00"
 
 
-def to_svg(drawing: Drawing, title: str = "") -> str:
-    """The drawing as an inline <svg> element: no XML prolog, a title for screen readers, ids unique
-    per page, and a sans-serif fallback where the browser lacks the PDF's font."""
+def _svg_markup(drawing: Drawing, title: str = "") -> str:
+    """The drawing as an <svg> element whose element ids end with a mark, replaced per page by ``_unique_ids``."""
     svg = renderSVG.drawToString(drawing)
     svg = svg[svg.index("<svg"):]
     svg = svg.replace("<svg ", '<svg role="img" class="chart" ', 1)
     svg = svg.replace("<title>...</title>", f"<title>{escape(title)}</title>" if title else "", 1)
     svg = svg.replace("<desc>...</desc>", "", 1)
-    suffix = next(_svg_counter)
-    svg = svg.replace('id="clip"', f'id="clip{suffix}"').replace("url(#clip)", f"url(#clip{suffix})")
-    svg = svg.replace('id="group"', f'id="group{suffix}"')
+    svg = svg.replace('id="clip"', f'id="clip{_ID_MARK}"').replace("url(#clip)", f"url(#clip{_ID_MARK})")
+    svg = svg.replace('id="group"', f'id="group{_ID_MARK}"')
     return svg.replace("font-family: Vera", "font-family: Vera, 'DejaVu Sans', Arial, sans-serif")
 
 
+def _unique_ids(svg: str) -> str:
+    return svg.replace(_ID_MARK, str(next(_svg_counter)))
+
+
+def to_svg(drawing: Drawing, title: str = "") -> str:
+    """The drawing as an inline <svg> element: no XML prolog, a title for screen readers, ids unique
+    per page, and a sans-serif fallback where the browser lacks the PDF's font."""
+    return _unique_ids(_svg_markup(drawing, title))
+
+
+class SvgCache:
+    """Charts drawn once per content: SVG markup by a hash of everything that shapes the drawing (kind, labels,
+    values, colours, language, title), least recently used dropped beyond ``size`` entries. Thread-safe; per process."""
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self._items: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(*content) -> str:
+        return hashlib.sha256(repr(content).encode()).hexdigest()
+
+    def svg(self, content: tuple, draw: Callable[[], Drawing], title: str = "") -> str:
+        """The chart for ``content`` (a tuple of plain values that determine the drawing), drawn by ``draw`` on a miss."""
+        key = self.key(content, title)
+        with self._lock:
+            markup = self._items.get(key)
+            if markup is not None:
+                self._items.move_to_end(key)
+                self.hits += 1
+        if markup is None:
+            markup = _svg_markup(draw(), title).replace('class="chart"', 'class="chart fluid"', 1)
+            with self._lock:
+                self.misses += 1
+                self._items[key] = markup
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        return _unique_ids(markup)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.hits = self.misses = 0
+
+
+#: the charts of the web pages (the PDFs draw their own)
+svg_cache = SvgCache()
+
+
+def _colour_key(colour: colors.Color) -> str:
+    return colour.hexval()
+
+
 def radar_svg(rubric: Rubric, answers: Mapping[str, CriterionAnswer], lang: str) -> str:
+    """The results page's radar (current against target), drawn once per content."""
     from flask_babel import gettext as _
 
     labels = (_("Current"), _("Target"))
-    return to_svg(assessment_radar(rubric, answers, lang, labels), _("Radar chart of the dimension scores, current against target"))
+    title = _("Radar chart of the dimension scores, current against target")
+    scores = score_rubric(rubric, answers)
+    targets = target_profile(rubric, answers)
+    names = tuple(d.name(lang) for d in rubric.dimensions)
+    current = tuple(_as_float(scores.dimensions[d.id].score) for d in rubric.dimensions)
+    target = tuple(_as_float(targets[d.id]) for d in rubric.dimensions)
+    content = ("radar-web", names, labels, current, target)
+    return svg_cache.svg(content, lambda: web_radar_drawing(list(names), [(labels[0], current, CURRENT_COLOUR),
+                                                                          (labels[1], target, TARGET_COLOUR)]), title)
+
+
+def grouped_bars_svg(labels: Sequence[str], series: Sequence[tuple[str, Sequence[float | None], colors.Color]], *,
+                     lang: str, title: str) -> str:
+    """Grouped bars for a page, drawn once per content (labels, series, values, colours, language, title)."""
+    labels = tuple(labels)
+    series = tuple((name, tuple(_as_float(v) if isinstance(v, Decimal) else v for v in values), colour)
+                   for name, values, colour in series)
+    content = ("bars-web", labels, tuple((name, values, _colour_key(colour)) for name, values, colour in series), lang)
+    return svg_cache.svg(content, lambda: web_grouped_bars_drawing(labels, series, lang=lang), title)
 
 
 PROVIDER_SCALE_RINGS = (25, 50, 75, 100)

@@ -44,12 +44,16 @@ def visible_assessments(session: Session, user: User) -> list[Assessment]:
     return list(session.scalars(query))
 
 
-def get_assessment(session: Session, user: User, assessment_id: int, *, edit: bool = False) -> Assessment:
-    """One assessment the user may see (or edit); anything else is "not found"."""
-    assessment = session.scalar(
-        select(Assessment).options(selectinload(Assessment.answers), selectinload(Assessment.plan_items), selectinload(Assessment.events))
-        .where(Assessment.id == assessment_id)
-    )
+def get_assessment(session: Session, user: User, assessment_id: int, *, edit: bool = False, with_plan: bool = True) -> Assessment:
+    """One assessment the user may see (or edit); anything else is "not found".
+
+    Its answers and events come with it (one statement each); its plan items too unless ``with_plan`` is false (a page
+    that does not show the plan saves that statement; the items still load on first use).
+    """
+    eager = [selectinload(Assessment.answers), selectinload(Assessment.events)]
+    if with_plan:
+        eager.append(selectinload(Assessment.plan_items))
+    assessment = session.scalar(select(Assessment).options(*eager).where(Assessment.id == assessment_id))
     own = assessment is not None and user.role == "member" and assessment.institution_id == user.institution_id
     reader = assessment is not None and user.role in READER_ROLES and assessment.status in (SUBMITTED, VALIDATED)
     if not (own or (reader and not edit)):

@@ -25,22 +25,24 @@ import csv
 import hashlib
 import io
 import re
+import secrets
 import warnings
 import zipfile
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any, Iterable, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..domain.instruments import PROVIDER_SCALE, REQUIRED_LANGUAGES, ProviderInstrument
 from ..i18n import is_country
-from ..models import PROVIDER_TYPES, Provider
+from ..models import PROVIDER_TYPES, PendingUpload, Provider, User, utcnow
 from . import N_, Conflict, Invalid, PreconditionFailed, PreconditionRequired
+from .providers import require_staff
 
 #: the fixed columns, before the eligibility facts and the items
 BASE_COLUMNS: tuple[str, ...] = (
@@ -750,3 +752,60 @@ def import_providers(session: Session, filename: str, data: bytes, instrument: P
         session.rollback()
         raise
     return plan, []
+
+
+# --------------------------------------------------------------------------- uploads waiting to be applied
+
+#: how long a checked upload waits to be applied before it is removed (seconds)
+UPLOAD_MAX_AGE = 3600
+
+
+def keep_upload(session: Session, user: User, filename: str, data: bytes, stamp: str, *,
+                max_age: int = UPLOAD_MAX_AGE, now: datetime | None = None) -> str:
+    """Keep a file ``user`` checked in a dry run until they apply it (at most ``max_age`` seconds) and
+    return the token that names it. One pending upload per person: it replaces their earlier one.
+
+    Kept in the database, so any app server can apply an upload another one checked.
+    """
+    require_staff(user)
+    now = now or utcnow()
+    forget_expired_uploads(session, now=now)
+    session.execute(delete(PendingUpload).where(PendingUpload.user_id == user.id))
+    token = secrets.token_urlsafe(24)
+    session.add(PendingUpload(token=token, user_id=user.id, filename=(filename or "upload")[:255], data=data, stamp=stamp or "",
+                              created_at=now, expires_at=now + timedelta(seconds=max_age)))
+    session.commit()
+    return token
+
+
+def pending_upload(session: Session, user: User, token: str | None, *, now: datetime | None = None) -> PendingUpload | None:
+    """The upload ``user`` checked under ``token``, unless it expired or was applied; None as well for
+    another person's token (they cannot apply it, nor learn that it exists)."""
+    require_staff(user)
+    if not token or len(token) > 64:
+        return None
+    return session.scalar(select(PendingUpload).where(PendingUpload.token == token, PendingUpload.user_id == user.id,
+                                                      PendingUpload.expires_at > (now or utcnow())))
+
+
+def restamp_upload(session: Session, user: User, token: str, stamp: str) -> None:
+    """Record the stamp of a new dry run of ``user``'s pending upload (the registry changed since the first)."""
+    upload = pending_upload(session, user, token)
+    if upload is not None:
+        upload.stamp = stamp
+        session.commit()
+
+
+def forget_upload(session: Session, user: User, token: str | None) -> None:
+    """Remove ``user``'s pending upload ``token`` (applied, or found to have problems)."""
+    require_staff(user)
+    if token:
+        session.execute(delete(PendingUpload).where(PendingUpload.token == token[:64], PendingUpload.user_id == user.id))
+        session.commit()
+
+
+def forget_expired_uploads(session: Session, *, now: datetime | None = None) -> int:
+    """Remove every pending upload older than its expiry (nobody applied it); returns how many."""
+    removed = session.execute(delete(PendingUpload).where(PendingUpload.expires_at <= (now or utcnow()))).rowcount
+    session.commit()
+    return removed or 0

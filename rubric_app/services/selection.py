@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from ..domain.instruments import ProviderInstrument, Registry
@@ -26,6 +27,8 @@ MAX_DRAWS = 100_000
 #: or 40 digits cost nothing); the domain's rules (0..100, at most MAX_DRAWS, not negative) come after
 DECIMAL_LIMIT = Decimal(1_000_000)
 INT_LIMITS = {"quotas": 1_000_000, "default_quota": 1_000_000, "draws": 1_000_000, "seed": 2**63 - 1}
+#: at most this many countries in a round's ``countries`` (ISO 3166-1 has 249)
+MAX_COUNTRIES = 300
 
 
 def _decimal(value: Any, field: str, problems: list) -> Decimal | None:
@@ -98,6 +101,14 @@ def parse_settings(instrument: ProviderInstrument, raw: dict) -> RoundSettings:
         raw_quotas = {}
     for key, value in raw_quotas.items():
         quotas[str(key).upper()] = _int(value, f"quotas.{key}", problems)
+    countries = _countries(raw.get("countries"), problems)
+    include_synthetic = raw.get("include_synthetic")
+    if include_synthetic is None:
+        include_synthetic = True  # rounds stored before this setting: every provider took part
+    elif not isinstance(include_synthetic, bool):
+        problems.append({"field": "include_synthetic", "message": "include_synthetic must be true or false",
+                         "msgid": N_("Say whether synthetic providers take part (true or false)."), "params": {}})
+        include_synthetic = True
     rule = raw.get("rule", "quota")
     settings = RoundSettings(
         weights=weights,
@@ -109,12 +120,35 @@ def parse_settings(instrument: ProviderInstrument, raw: dict) -> RoundSettings:
         threshold=_decimal(raw.get("threshold"), "threshold", problems),
         draws=_int(raw.get("draws"), "draws", problems, default=1000),
         seed=_int(raw.get("seed"), "seed", problems, default=0),
+        countries=countries,
+        include_synthetic=include_synthetic,
     )
     if not problems:
         problems = [_settings_problem(message) for message in validate_settings(instrument, settings)]
     if problems:
         raise SettingsInvalid(problems)
     return settings
+
+
+def _countries(raw: Any, problems: list) -> tuple[str, ...]:
+    """The ISO 3166-1 alpha-2 codes of ``countries`` (a list; upper-cased, each once, in the order given);
+    None or an empty list: none named (the round then covers its default countries)."""
+    if raw is None or raw == "":
+        return ()
+    if not isinstance(raw, (list, tuple)) or len(raw) > MAX_COUNTRIES or not all(isinstance(c, str) for c in raw):
+        problems.append({"field": "countries", "message": f"countries must be a list of at most {MAX_COUNTRIES} ISO 3166-1 "
+                                                          "alpha-2 country codes",
+                         "msgid": N_("Name countries by their ISO 3166 code."), "params": {}})
+        return ()
+    codes: list[str] = []
+    for raw_code in raw:
+        code = raw_code.strip().upper()
+        if not re.fullmatch(r"[A-Z]{2}", code):
+            problems.append({"field": "countries", "message": f"countries: {raw_code[:40]!r} is not an ISO 3166-1 alpha-2 country code",
+                             "msgid": N_("Name countries by their ISO 3166 code."), "params": {}})
+        elif code not in codes:
+            codes.append(code)
+    return tuple(codes)
 
 
 class SettingsInvalid(Invalid):
@@ -142,6 +176,9 @@ _DOMAIN_MESSAGES = [
     (re.compile(r"^threshold: the threshold rule needs a threshold"), "threshold", N_("The threshold rule needs a threshold from 0 to 100.")),
     (re.compile(r"^threshold: must be"), "threshold", N_("The threshold is a number from 0 to 100.")),
     (re.compile(r"^quotas: (.*) is not an ISO 3166-1"), "quotas", N_("Name countries by their ISO 3166 code.")),
+    (re.compile(r"^quotas: (\S+) is not a country this round covers"), "quotas.{0}", N_("%(code)s is not a country this round covers.")),
+    (re.compile(r"^countries: "), "countries", N_("Name countries by their ISO 3166 code.")),
+    (re.compile(r"^include_synthetic: "), "include_synthetic", N_("Say whether synthetic providers take part (true or false).")),
     (re.compile(r"^quotas: the quota of (\S+) must not be negative"), "quotas.{0}", N_("A quota must not be negative.")),
     (re.compile(r"^quotas: the quota of (\S+) must be a whole number"), "quotas.{0}", N_("Write a whole number from 0 to %(limit)s.")),
     (re.compile(r"^default_quota: must not be negative"), "default_quota", N_("A quota must not be negative.")),
@@ -156,16 +193,32 @@ def _settings_problem(message: str) -> dict:
         match = pattern.match(message)
         if match:
             limit = MAX_DRAWS if field == "draws" else INT_LIMITS["quotas"]
-            return {"field": field.format(*match.groups())[:80], "message": message, "msgid": msgid, "params": {"limit": limit}}
+            params = {"limit": limit, **({"code": match.group(1)[:40]} if match.groups() else {})}
+            return {"field": field.format(*match.groups())[:80], "message": message, "msgid": msgid, "params": params}
     return {"field": message.split(":", 1)[0][:40] if ":" in message else "settings", "message": message,
             "msgid": N_("The round settings are not valid."), "params": {}}
 
 
 def check_coverage(settings: RoundSettings, countries: list[str]) -> None:
-    """A new round's quotas name only countries the round covers (``countries``: those of the providers
-    it runs on) and, under the quota rule, select someone: at least one quota above 0."""
+    """A new round covers only countries where some provider takes part, its quotas name only countries
+    it covers and, under the quota rule, select someone: at least one quota above 0.
+
+    ``countries``: the countries of the providers that would take part (active, and not synthetic unless
+    the round includes synthetic providers). The round covers ``settings.countries``, or all of
+    ``countries`` when it names none.
+    """
     problems = []
-    covered = set(countries)
+    available = set(countries)
+    covered = set(settings.countries) if settings.countries else available
+    for country in settings.countries:
+        if country not in available:
+            problems.append({"field": "countries",
+                             "message": f"countries: no provider of {country} takes part in this round "
+                                        f"({'synthetic providers included' if settings.include_synthetic else 'synthetic providers left out'})",
+                             "msgid": N_("%(code)s: no active provider of this country takes part in this round.") if settings.include_synthetic
+                             else N_("%(code)s: no active provider of this country takes part in this round (synthetic providers are "
+                                     "left out)."),
+                             "params": {"code": country}})
     for country in settings.quotas:
         if country not in covered:
             problems.append({"field": f"quotas.{country}"[:80],
@@ -180,10 +233,15 @@ def check_coverage(settings: RoundSettings, countries: list[str]) -> None:
         raise SettingsInvalid(problems)
 
 
-def settings_json(settings: RoundSettings) -> dict:
-    """Settings as stored and returned by the API (decimals as strings, exact)."""
+def settings_json(settings: RoundSettings, instrument: ProviderInstrument | None = None) -> dict:
+    """Settings as stored and returned by the API (decimals as strings, exact). With the ``instrument``,
+    ``weights`` are the effective ones: every category's, the instrument's default where the round
+    named none."""
+    weights = dict(settings.weights)
+    if instrument is not None:
+        weights = {cat.id: settings.weights.get(cat.id, cat.weight) for cat in instrument.categories}
     return {
-        "weights": {k: str(v) for k, v in settings.weights.items()},
+        "weights": {k: str(v) for k, v in weights.items()},
         "knockouts": list(settings.knockouts),
         "min_scores": {k: str(v) for k, v in settings.min_scores.items()},
         "rule": settings.rule,
@@ -192,7 +250,26 @@ def settings_json(settings: RoundSettings) -> dict:
         "threshold": str(settings.threshold) if settings.threshold is not None else None,
         "draws": settings.draws,
         "seed": settings.seed,
+        "countries": list(settings.countries),
+        "include_synthetic": settings.include_synthetic,
     }
+
+
+def with_round_defaults(session: Session, settings: RoundSettings, raw: dict) -> RoundSettings:
+    """A new round's settings with the defaults filled in where ``raw`` left them out:
+
+    * ``include_synthetic``: false when any active provider is not synthetic (a real round does not mix
+      in demo data), true when every active provider is synthetic (the demo's rounds);
+    * ``countries``: every country of the active providers that take part.
+    """
+    include = settings.include_synthetic if raw.get("include_synthetic") is not None else not has_real_providers(session)
+    countries = settings.countries or tuple(round_countries(session, include_synthetic=include))
+    return replace(settings, include_synthetic=include, countries=countries)
+
+
+def has_real_providers(session: Session) -> bool:
+    """Whether any active (not archived) provider is not synthetic."""
+    return bool(session.scalar(select(exists().where(Provider.archived_at.is_(None), Provider.synthetic.is_(False)))))
 
 
 def _snapshot(providers: list[Provider]) -> list[dict]:
@@ -205,7 +282,8 @@ def _inputs(instrument: ProviderInstrument, snapshot: list[dict]) -> list[Provid
     items = {item.id for item in instrument.items}
     facts = {fact.id for fact in instrument.eligibility}
     return [ProviderInput(p["code"], p["country"].upper(), {k: v for k, v in (p["item_scores"] or {}).items() if k in items},
-                          {k: bool(v) for k, v in (p["facts"] or {}).items() if k in facts}) for p in snapshot]
+                          {k: bool(v) for k, v in (p["facts"] or {}).items() if k in facts}, bool(p.get("synthetic")))
+            for p in snapshot]
 
 
 def results_json(result: RoundResult) -> list[dict]:
@@ -291,8 +369,8 @@ def create_round(session: Session, registry: Registry, user: User, name: str, ra
     problems: list[dict] = []
     settings = terms = None
     try:
-        settings = parse_settings(instrument, raw_settings)
-        check_coverage(settings, round_countries(session))
+        settings = with_round_defaults(session, parse_settings(instrument, raw_settings), raw_settings)
+        check_coverage(settings, round_countries(session, include_synthetic=settings.include_synthetic))
     except SettingsInvalid as exc:
         problems += exc.problems
     try:
@@ -304,21 +382,33 @@ def create_round(session: Session, registry: Registry, user: User, name: str, ra
     if problems:
         raise SettingsInvalid(problems)
     rnd = SelectionRound(name=name, instrument_id=instrument.id, instrument_version=instrument.version, instrument_hash=instrument.hash,
-                         settings=settings_json(settings), status=ROUND_OPEN, created_by_id=user.id, **terms)
+                         settings=settings_json(settings, instrument), status=ROUND_OPEN, created_by_id=user.id, **terms)
     _run(session, registry, rnd)
     session.add(rnd)
     commit_or_conflict(session)
     return rnd
 
 
-def round_countries(session: Session) -> list[str]:
-    """The countries a new round covers: those of the active (not archived) providers."""
-    return list(session.scalars(select(Provider.country).where(Provider.archived_at.is_(None)).distinct().order_by(Provider.country)))
+def round_countries(session: Session, *, include_synthetic: bool = True) -> list[str]:
+    """The countries a new round can cover: those of the active (not archived) providers, of the
+    non-synthetic ones only when ``include_synthetic`` is false."""
+    query = select(Provider.country).where(Provider.archived_at.is_(None))
+    if not include_synthetic:
+        query = query.where(Provider.synthetic.is_(False))
+    return list(session.scalars(query.distinct().order_by(Provider.country)))
 
 
 def _run(session: Session, registry: Registry, rnd: SelectionRound) -> None:
-    """Snapshot the active providers (archived ones take no part) and run the round on them."""
-    providers = list(session.scalars(select(Provider).where(Provider.archived_at.is_(None)).order_by(Provider.code)))
+    """Snapshot the providers that take part (active ones of the countries the round covers, synthetic
+    ones only when it includes them; rounds stored before these settings: every active provider) and
+    run the round on them."""
+    query = select(Provider).where(Provider.archived_at.is_(None))
+    countries = (rnd.settings or {}).get("countries")
+    if countries:
+        query = query.where(Provider.country.in_([str(c) for c in countries]))
+    if (rnd.settings or {}).get("include_synthetic") is False:
+        query = query.where(Provider.synthetic.is_(False))
+    providers = list(session.scalars(query.order_by(Provider.code)))
     rnd.inputs = _snapshot(providers)
     rnd.results = compute(registry, rnd)
     rnd.run_at = utcnow()

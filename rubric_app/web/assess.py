@@ -1,9 +1,15 @@
 """The self-assessment: start, one page per dimension, review, submit, results, plan, PDF."""
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from typing import Any, Callable
+
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
-from flask_babel import ngettext
+from flask_babel import get_locale, ngettext
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 from flask_login import current_user, login_required
 
 from ..domain.merging import ANSWER_FIELDS, answer_fields, fingerprints, parse_fingerprints
@@ -17,7 +23,7 @@ from ..services import Invalid, PreconditionFailed
 from ..services import assessments as svc
 from ..services.reports import assessment_report
 from . import registry, role_required
-from .forms import PLAN_STATUS_LABELS, EmptyForm, PlanItemForm, StartForm, VersionedForm, dimension_form_class, options
+from .forms import PLAN_FIELD_LABELS, PLAN_STATUS_LABELS, EmptyForm, PlanItemForm, StartForm, VersionedForm, dimension_form_class, options
 
 bp = Blueprint("assess", __name__, url_prefix="/assessments")
 
@@ -160,10 +166,112 @@ def _conflict_view(rubric, conflicts: list[dict], lang: str) -> dict[str, list[d
     return shown
 
 
+class BoundedCache:
+    """A small thread-safe LRU mapping for fragments of pages (per process; entries are immutable strings)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key, build: Callable[[], Any]):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_SEP, _SLOT = "\x1e", "\x1f"
+
+
+class CriterionStatic:
+    """What a criterion's part of a dimension page shows whatever the answers: its heading and guidance (``head``) and
+    its descriptor grid with the means of verification (``grid(choice)``, the chosen radio checked)."""
+
+    __slots__ = ("head", "_grid", "_values")
+
+    def __init__(self, head: str, grid: str, values: list[str]):
+        self.head = Markup(head)
+        self._grid = grid.split(_SLOT)
+        self._values = values
+        assert len(self._grid) == len(values) + 1
+
+    def grid(self, choice: str | None) -> Markup:
+        out = [self._grid[0]]
+        for value, part in zip(self._values, self._grid[1:]):
+            out.append("checked" if value == choice else "")
+            out.append(part)
+        return Markup("".join(out))
+
+
+#: descriptor grids by (instrument id, version, hash, dimension, interface language, assessment language)
+criteria_cache = BoundedCache(256)
+
+
+def static_criteria(rubric, dim, position: int, lang: str) -> dict[str, CriterionStatic]:
+    """The unchanging parts of a dimension page, drawn once per instrument version, dimension and pair of languages."""
+    ui_lang = str(get_locale() or "es")
+
+    def draw() -> dict[str, CriterionStatic]:
+        text = render_template("assess/_criteria_static.html", rubric=rubric, dim=dim, position=position, lang=lang,
+                               sep=Markup(_SEP), slot=Markup(_SLOT))
+        parts = text.split(_SEP)
+        drawn = {}
+        for i, crit in enumerate(dim.criteria):
+            values = [str(lvl.level) for lvl in rubric.levels] + (["na"] if crit.not_applicable_allowed else [])
+            drawn[crit.id] = CriterionStatic(parts[2 * i], parts[2 * i + 1], values)
+        return drawn
+
+    return criteria_cache.get((rubric.id, rubric.version, rubric.hash, dim.id, position, ui_lang, lang), draw)
+
+
+#: the unchanging parts of a plan's items by (instrument id, version, hash, interface language, assessment language, plan)
+plan_cache = BoundedCache(256)
+
+
+def plan_item_heads(rubric, plan, lang: str) -> list[Markup]:
+    """Each plan item's heading, descriptors and actions, drawn once per instrument version, plan content and languages."""
+    ui_lang = str(get_locale() or "es")
+    content = tuple((item.criterion_id, item.dimension_id, item.current, item.target, str(item.priority)) for item in plan)
+
+    def draw() -> list[Markup]:
+        text = render_template("assess/_plan_static.html", rubric=rubric, plan=plan, lang=lang, sep=Markup(_SEP))
+        return [Markup(part) for part in text.split(_SEP)[:len(plan)]]
+
+    return plan_cache.get((rubric.id, rubric.version, rubric.hash, ui_lang, lang, content), draw)
+
+
+def _hidden_inputs(dim, fields: dict) -> Markup:
+    """The hidden inputs of a dimension form (versions and fingerprints per criterion, then the CSRF token), as
+    ``FlaskForm.hidden_tag`` draws them."""
+    tag = Markup('<input id="{0}" name="{0}" type="hidden" value="{1}">')
+    inputs = []
+    for crit in dim.criteria:
+        for name in (f"ver_{crit.id}", f"base_{crit.id}"):
+            value = fields.get(name)
+            inputs.append(tag.format(name, "" if value is None else value))
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        inputs.append(tag.format("csrf_token", generate_csrf()))
+    return Markup("\n").join(inputs)
+
+
 @bp.route("/<int:assessment_id>/d/<dimension_id>", methods=["GET", "POST"])
 @role_required("member")
 def dimension(assessment_id: int, dimension_id: str):
-    assessment = svc.get_assessment(db.session, current_user, assessment_id, edit=request.method == "POST")
+    assessment = svc.get_assessment(db.session, current_user, assessment_id, edit=request.method == "POST", with_plan=False)
     if assessment.status != DRAFT:
         return redirect(url_for(".results", assessment_id=assessment.id))
     rubric = svc.rubric_for(registry(), assessment)
@@ -221,16 +329,18 @@ def dimension(assessment_id: int, dimension_id: str):
                 return redirect(url_for(".review", assessment_id=assessment.id))
             flash(_("Your answers were saved."), "success")
             return redirect(url_for(".dimension", assessment_id=assessment.id, dimension_id=dimension_id))
-        form = form_class(formdata=None, data=_form_data(dim, states))
+        fields = _form_data(dim, states)
     else:
         rows = {row.criterion_id: row for row in assessment.answers}
-        form = form_class(data=_form_data(dim, {crit.id: svc.answer_state(rows.get(crit.id)) for crit in dim.criteria}))
+        fields = _form_data(dim, {crit.id: svc.answer_state(rows.get(crit.id)) for crit in dim.criteria})
     answers = svc.answer_map(assessment)
     done, total = progress(rubric, answers)
     country = assessment.institution.country if assessment.institution is not None else None
     notes = {crit.id: rubric.country_note(country, crit.id) for crit in dim.criteria}
-    return render_template("assess/dimension.html", assessment=assessment, rubric=rubric, dim=dim, form=form, lang=lang,
-                           errors=errors, conflicts=conflicts, done=done, total=total, position=ids.index(dimension_id) + 1,
+    position = ids.index(dimension_id) + 1
+    return render_template("assess/dimension.html", assessment=assessment, rubric=rubric, dim=dim, fields=fields, lang=lang,
+                           hidden=_hidden_inputs(dim, fields), static=static_criteria(rubric, dim, position, lang),
+                           errors=errors, conflicts=conflicts, done=done, total=total, position=position,
                            answers=answers, notes=notes, country=country), status
 
 
@@ -325,23 +435,25 @@ def _results_page(assessment, plan_conflicts: dict[str, dict] | None = None, sta
         problem = plan_problems.get(item.criterion_id)
         if problem:
             data = {**problem["mine"], "version": problem["version"], "base": problem.get("base") or ""}
-        forms[item.criterion_id] = PlanItemForm(prefix=f"plan_{item.criterion_id}", formdata=None, data=data)
+        forms[item.criterion_id] = data  # drawn by the template (the same markup PlanItemForm would draw, for ~15 items × 6 fields)
     earliest, latest = svc.due_date_bounds()
     # the date picker offers the allowed range, widened to a date an item already has (it stays as it is)
     due_limits = {cid: (min(earliest, edit.due_date) if edit.due_date else earliest, max(latest, edit.due_date) if edit.due_date else latest)
                   for cid, edit in edits.items()}
     chart = radar_svg(rubric, answers, lang=lang)
+    plan_heads = plan_item_heads(rubric, plan, lang)
     context = results_context(assessment, rubric, scores, lang)
     return render_template("assess/results.html", assessment=assessment, rubric=rubric, scores=scores, plan=plan, edits=edits,
-                           forms=forms, chart=chart, lang=lang, answers=answers, plan_conflicts=plan_conflicts,
-                           status_labels=PLAN_STATUS_LABELS, can_edit_plan=current_user.role == "member", plan_problems=plan_problems,
+                           forms=forms, plan_heads=plan_heads, chart=chart, lang=lang, answers=answers, plan_conflicts=plan_conflicts,
+                           status_labels={k: str(v) for k, v in PLAN_STATUS_LABELS.items()},
+                           plan_labels={k: str(v) for k, v in PLAN_FIELD_LABELS.items()}, can_edit_plan=current_user.role == "member", plan_problems=plan_problems,
                            due_limits=due_limits, due_default=(earliest, latest), return_event=svc.return_note(assessment),
                            **context), status
 
 
 def results_context(assessment, rubric, scores, lang: str) -> dict:
     """Reviewer levels, benchmark against country and region, and change since the previous round."""
-    from ..reporting.charts import CURRENT_COLOUR, GREY, TARGET_COLOUR, grouped_bars_drawing, to_svg
+    from ..reporting.charts import CURRENT_COLOUR, GREY, TARGET_COLOUR, grouped_bars_svg
     from ..services.comparison import benchmark
 
     validated = svc.scores(registry(), assessment, validated=True) if assessment.status == VALIDATED else None
@@ -360,21 +472,21 @@ def results_context(assessment, rubric, scores, lang: str) -> dict:
         cell = bench[group].get(dim_id)
         return cell.median if cell is not None and not cell.suppressed else None
 
-    bench_chart = to_svg(grouped_bars_drawing(names, [
+    bench_chart = grouped_bars_svg(names, [
         (_("This institution"), own, CURRENT_COLOUR),
         (_("Country median"), [median("country", d.id) for d in rubric.dimensions], TARGET_COLOUR),
         (_("Region median"), [median("region", d.id) for d in rubric.dimensions], GREY),
-    ], lang=current_language()), _("Dimension scores against the country and region medians"))
+    ], lang=current_language(), title=_("Dimension scores against the country and region medians"))
     change_chart = None
     change = None
     if previous is not None:
         from ..domain.comparison import change_since
 
         change = change_since(previous[1], {**{d: r.score for d, r in scores.dimensions.items()}, "index": scores.index})
-        change_chart = to_svg(grouped_bars_drawing(names, [
+        change_chart = grouped_bars_svg(names, [
             (_("Round %(n)s", n=previous[0].round_number), [previous[1].get(d.id) for d in rubric.dimensions], GREY),
             (_("Round %(n)s", n=assessment.round_number), own, CURRENT_COLOUR),
-        ], lang=current_language()), _("Change since the previous round"))
+        ], lang=current_language(), title=_("Change since the previous round"))
     return {"validated": validated, "reviewed": reviewed, "bench": bench, "bench_chart": bench_chart, "bench_min_cell": bench_min_cell,
             "previous": previous,
             "change": change, "change_chart": change_chart,

@@ -1,6 +1,8 @@
 """WTForms forms. The per-dimension answer form is generated from the rubric definition."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
@@ -20,6 +22,8 @@ INSTITUTION_TYPE_LABELS = {
 }
 SECTOR_LABELS = {"public": _l("Public"), "private": _l("Private")}
 PLAN_STATUS_LABELS = {"todo": _l("Not started"), "in_progress": _l("In progress"), "done": _l("Done")}
+#: the labels of a plan item's fields (the results page draws the fields itself; PlanItemForm checks what is posted)
+PLAN_FIELD_LABELS = {"responsible": _l("Responsible"), "due_date": _l("Due date"), "status": _l("Status"), "note": _l("Note")}
 LANGUAGE_LABELS = {"es": "Español", "en": "English", "pt": "Português"}
 
 
@@ -108,10 +112,10 @@ class PlanItemForm(FlaskForm):
     version = IntegerField(validators=[Optional(), VERSION_RANGE], widget=HiddenInput())
     #: fingerprints of the values the page showed (services.assessments.plan_fingerprint): an item left as shown is not saved
     base = HiddenField(validators=[Length(max=200)])
-    responsible = StringField(_l("Responsible"), validators=[Length(max=200)])
-    due_date = DateField(_l("Due date"), validators=[Optional()])
-    status = SelectField(_l("Status"), choices=options(PLAN_STATUS_LABELS))
-    note = TextAreaField(_l("Note"), validators=[Length(max=5000)])
+    responsible = StringField(PLAN_FIELD_LABELS["responsible"], validators=[Length(max=200)])
+    due_date = DateField(PLAN_FIELD_LABELS["due_date"], validators=[Optional()])
+    status = SelectField(PLAN_FIELD_LABELS["status"], choices=options(PLAN_STATUS_LABELS))
+    note = TextAreaField(PLAN_FIELD_LABELS["note"], validators=[Length(max=5000)])
 
 
 class EmptyForm(FlaskForm):
@@ -125,6 +129,12 @@ class VersionedForm(FlaskForm):
 
 
 def dimension_form_class(dimension: Dimension) -> type[FlaskForm]:
+    """The form class of one dimension (made once per dimension id and criteria; see ``_dimension_form_class``)."""
+    return _dimension_form_class(dimension.id, tuple((crit.id, crit.not_applicable_allowed) for crit in dimension.criteria))
+
+
+@lru_cache(maxsize=256)
+def _dimension_form_class(dimension_id: str, criteria: tuple[tuple[str, bool], ...]) -> type[FlaskForm]:
     """A fresh form class for one dimension, with stable field names per criterion.
 
     ``crit_<id>`` holds the level (or ``na``, where the criterion allows it), ``na_reason_<id>``, ``evidence_<id>`` and
@@ -137,14 +147,14 @@ def dimension_form_class(dimension: Dimension) -> type[FlaskForm]:
     level_choices = options([(str(level), str(level)) for level in LEVELS] + [("na", _l("Not applicable"))])
     # a criterion that always applies (not_applicable_allowed: false) offers no "not applicable"
     levels_only = options([(str(level), str(level)) for level in LEVELS])
-    for crit in dimension.criteria:
-        choices = level_choices if crit.not_applicable_allowed else levels_only
-        attrs[f"crit_{crit.id}"] = RadioField(choices=choices, validators=[Optional()], validate_choice=True)
-        attrs[f"na_reason_{crit.id}"] = TextAreaField(_l("Why it does not apply"), validators=[Length(max=5000)])
-        attrs[f"evidence_{crit.id}"] = TextAreaField(_l("Evidence"), validators=[Length(max=5000)])
+    for crit_id, not_applicable_allowed in criteria:
+        choices = level_choices if not_applicable_allowed else levels_only
+        attrs[f"crit_{crit_id}"] = RadioField(choices=choices, validators=[Optional()], validate_choice=True)
+        attrs[f"na_reason_{crit_id}"] = TextAreaField(_l("Why it does not apply"), validators=[Length(max=5000)])
+        attrs[f"evidence_{crit_id}"] = TextAreaField(_l("Evidence"), validators=[Length(max=5000)])
         # every level stays in the HTML; the page script disables those below the level chosen (the domain refuses them)
-        attrs[f"target_{crit.id}"] = SelectField(_l("Target level"), choices=options([("", _l("Default (current + 1)"))] + [(str(level), str(level)) for level in LEVELS]),
-                                                 validators=[Optional()], render_kw={"data-level-field": f"crit_{crit.id}"})
-        attrs[f"ver_{crit.id}"] = HiddenField()
-        attrs[f"base_{crit.id}"] = HiddenField()
-    return type(f"DimensionForm_{dimension.id}", (FlaskForm,), attrs)
+        attrs[f"target_{crit_id}"] = SelectField(_l("Target level"), choices=options([("", _l("Default (current + 1)"))] + [(str(level), str(level)) for level in LEVELS]),
+                                                 validators=[Optional()], render_kw={"data-level-field": f"crit_{crit_id}"})
+        attrs[f"ver_{crit_id}"] = HiddenField()
+        attrs[f"base_{crit_id}"] = HiddenField()
+    return type(f"DimensionForm_{dimension_id}", (FlaskForm,), attrs)

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import os
-import secrets
 import statistics
 from decimal import Decimal
-from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, session, url_for
 from babel.numbers import NumberFormatError, format_decimal, parse_decimal
@@ -47,9 +45,17 @@ def index():
     search = (request.args.get("q") or "").strip() or None
     show_archived = request.args.get("archived") == "1"
     page = min(max(1, query_int("page", 1, minimum=-MAX_ID)), MAX_PAGE)  # 0 or -1: the first page; not a number: 400
+    archived = None if show_archived else False
     rows, total = svc.list_providers(db.session, current_user, country=country, type=ptype, search=search,
-                                     limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, archived=None if show_archived else False)
-    return render_template("providers/index.html", providers=rows, total=total, page=page, pages=max(1, -(-total // PAGE_SIZE)),
+                                     limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, archived=archived)
+    pages = max(1, -(-total // PAGE_SIZE))
+    if page > pages:  # past the last page (an old link, a narrower filter): the last page
+        page = pages
+        rows, total = svc.list_providers(db.session, current_user, country=country, type=ptype, search=search,
+                                         limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, archived=archived)
+    filters = {"q": search, "country": country, "type": ptype, "archived": "1" if show_archived else None}
+    return render_template("providers/index.html", providers=rows, total=total, page=page, pages=pages, page_size=PAGE_SIZE,
+                           page_url=lambda n: url_for(".index", page=n if n > 1 else None, **filters),
                            country=country, ptype=ptype, search=search or "", types=PROVIDER_TYPES, show_archived=show_archived,
                            countries=svc.countries_in_registry(db.session), instrument=instrument())
 
@@ -212,71 +218,35 @@ def archive(provider_id: int):
 
 # --------------------------------------------------------------------------- import and export
 
-UPLOAD_DIR = "imports"
-#: how long a checked upload waits to be applied before it is removed (seconds)
-UPLOAD_MAX_AGE = 3600
-
-
-def _upload_folder() -> Path:
-    """instance/imports, readable by the app's user only (uploads hold contact details)."""
-    folder = Path(current_app.instance_path) / UPLOAD_DIR
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-    return folder
-
-
-def _upload_path(token: str) -> Path:
-    return Path(current_app.instance_path) / UPLOAD_DIR / f"{token}.upload"
-
-
-def _keep_upload(token: str, data: bytes) -> None:
-    """Keep a checked upload until it is applied: mode 0600, written whole before anyone can read it."""
-    folder = _upload_folder()
-    _forget_old_uploads(folder)
-    path = _upload_path(token)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-
-
-def _forget_old_uploads(folder: Path, max_age: float = UPLOAD_MAX_AGE) -> None:
-    """Checked uploads nobody applied are removed after an hour."""
-    import time
-
-    if not folder.is_dir():
-        return
-    for old in folder.glob("*.upload"):
-        try:
-            if time.time() - old.stat().st_mtime > max_age:
-                old.unlink(missing_ok=True)
-        except FileNotFoundError:  # removed by another worker meanwhile
-            pass
-
-
 @bp.route("/providers/import", methods=["GET", "POST"])
 @staff_only
 def import_page():
+    """Upload a file: check it (dry run) or import it at once; "Import now" applies the checked file.
+
+    A checked file waits in the database (at most an hour, for the person who checked it only), so
+    the app server that applies it need not be the one that checked it.
+    """
     inst = instrument()
-    _forget_old_uploads(Path(current_app.instance_path) / UPLOAD_DIR)
+    provider_io.forget_expired_uploads(db.session)
     if request.method == "GET":
         return render_template("providers/import.html", plan=None, problems=None)
     token = request.form.get("token")
     if token:  # apply an upload that was checked in a dry run
-        pending = session.get("pending_import") or {}
-        if pending.get("token") != token or not _upload_path(token).exists():
+        pending = provider_io.pending_upload(db.session, current_user, token)
+        if pending is None:
             flash(_("The checked file is no longer available; upload it again."), "error")
             return redirect(url_for(".import_page"))
-        filename, data = pending["filename"], _upload_path(token).read_bytes()
+        filename, data, stamp = pending.filename, pending.data, pending.stamp
         dry_run = False
         try:
-            plan, problems = provider_io.import_providers(db.session, filename, data, inst, dry_run=False,
-                                                          expected_stamp=pending.get("stamp") or "")
+            plan, problems = provider_io.import_providers(db.session, filename, data, inst, dry_run=False, expected_stamp=stamp or "")
         except PreconditionFailed as exc:
             flash(_(exc.message), "error")
             plan, problems = provider_io.import_providers(db.session, filename, data, inst, dry_run=True)
             if problems:
+                provider_io.forget_upload(db.session, current_user, token)
                 return render_template("providers/import.html", plan=None, problems=problems, filename=filename), 422
-            session["pending_import"] = {**pending, "stamp": plan.stamp}
+            provider_io.restamp_upload(db.session, current_user, token, plan.stamp)
             return render_template("providers/import.html", plan=plan, problems=None, filename=filename, token=token,
                                    dry_run=True), 409
     else:
@@ -289,20 +259,13 @@ def import_page():
         plan, problems = provider_io.import_providers(db.session, filename, data, inst, dry_run=dry_run)
     if problems:
         if token:  # the kept file can no longer be applied
-            _upload_path(token).unlink(missing_ok=True)
-            session.pop("pending_import", None)
+            provider_io.forget_upload(db.session, current_user, token)
         return render_template("providers/import.html", plan=None, problems=problems, filename=filename), 422
-    if dry_run:
-        earlier = (session.get("pending_import") or {}).get("token")
-        if earlier:  # one pending upload per person: a new check replaces the last one
-            _upload_path(earlier).unlink(missing_ok=True)
-        token = secrets.token_urlsafe(16)
-        _keep_upload(token, data)
-        session["pending_import"] = {"token": token, "filename": filename, "stamp": plan.stamp}
+    if dry_run:  # one pending upload per person: this check replaces their last one
+        token = provider_io.keep_upload(db.session, current_user, filename, data, plan.stamp)
         return render_template("providers/import.html", plan=plan, problems=None, filename=filename, token=token, dry_run=True)
     if token:
-        _upload_path(token).unlink(missing_ok=True)
-        session.pop("pending_import", None)
+        provider_io.forget_upload(db.session, current_user, token)
     flash(_("Import done: %(created)d created, %(updated)d updated, %(unchanged)d unchanged.",
             created=len(plan.creates), updated=len(plan.updates), unchanged=len(plan.unchanged)), "success")
     return redirect(url_for(".index"))
@@ -410,6 +373,8 @@ def _settings_from_form(inst, countries: list[str]) -> tuple[dict, dict]:
         "threshold": form.get("threshold") or None,
         "draws": form.get("draws") or 0,
         "seed": form.get("seed") or 0,
+        "countries": [c.strip().upper() for c in form.getlist("countries") if c.strip()][:sel.MAX_COUNTRIES + 1],
+        "include_synthetic": form.get("include_synthetic") == "1",
     }
     settings = {**typed,
                 "weights": {k: _form_number(v) for k, v in typed["weights"].items()},
@@ -424,6 +389,8 @@ def _settings_from_form(inst, countries: list[str]) -> tuple[dict, dict]:
 #: a problem's field in the service -> the form control it is shown at
 def _form_field(field: str) -> str:
     head, _dot, tail = field.partition(".")
+    if head == "countries":
+        return head
     return {"weights": "weight_", "min_scores": "min_", "quotas": "quota_", "letter_terms": ""}.get(head, head) + tail \
         if tail else field
 
@@ -441,7 +408,8 @@ def new_round():
     countries = svc.countries_in_registry(db.session)
     values = {"name": "", "settings": {"weights": {c.id: _shown_weight(c.weight) for c in inst.categories},
                                        "knockouts": [f.id for f in inst.eligibility], "min_scores": {}, "rule": "quota",
-                                       "quotas": {}, "default_quota": 10, "threshold": "60", "draws": 1000, "seed": 2026},
+                                       "quotas": {}, "default_quota": 10, "threshold": "60", "draws": 1000, "seed": 2026,
+                                       "countries": [], "include_synthetic": not sel.has_real_providers(db.session)},
               "terms": {key: default for key, (default, _lo, _hi) in LETTER_TERMS.items()}}
     errors: dict[str, str] = {}
     sources: dict[str, str] = {}
@@ -475,12 +443,15 @@ def new_round():
             flash(_("The round was run."), "success")
             return redirect(url_for(".round_results", round_id=rnd.id))
     return render_template("rounds/new.html", instrument=inst, values=values, errors=errors, sources=sources, general=general,
-                           term_limits=LETTER_TERMS, countries=countries), 422 if errors else 200
+                           term_limits=LETTER_TERMS, countries=countries,
+                           real_countries=sel.round_countries(db.session, include_synthetic=False),
+                           all_countries=sel.round_countries(db.session)), 422 if errors else 200
 
 
 def _round_form_fields(inst, countries) -> set[str]:
     """The controls of the round form a problem can be shown at."""
-    return ({"name", "default_quota", "threshold", "draws", "seed", "quotas", "weights", "rule", *LETTER_TERMS}
+    return ({"name", "default_quota", "threshold", "draws", "seed", "quotas", "weights", "rule", "countries", "include_synthetic",
+             *LETTER_TERMS}
             | {f"weight_{c.id}" for c in inst.categories} | {f"min_{c.id}" for c in inst.categories}
             | {f"quota_{c}" for c in countries})
 
@@ -489,29 +460,99 @@ SORT_KEYS = {
     "rank": lambda r: (r["rank"] is None, r["rank"] or 0, r["code"]),
     "total": lambda r: (-float(r["total"] or 0), r["code"]),
     "code": lambda r: r["code"],
-    "name": lambda r: (r.get("name") or "").lower(),
+    "name": lambda r: ((r.get("name") or "").lower(), r["code"]),
     "frequency": lambda r: (-float(r["frequency"] or 0), r["code"]),
 }
+
+#: rows of the round's results per page (a country of the demo data fits on one page)
+ROUND_PAGE_SIZE = 100
 
 #: an override's rationale longer than this is not kept in the session cookie: the page is drawn at once
 DRAFT_IN_SESSION = 1500
 
 
-def _round_page(rnd, draft: dict | None = None, status: int = 200):
+def _round_view(rnd, sort: str | None = None, country: str | None = None) -> tuple[str, str | None]:
+    """The sort and country filter the round page is drawn with (the request's unless given): an unknown
+    sort is the rank, an unknown country is every country."""
+    sort = sort if sort is not None else request.args.get("sort", "rank")
+    country = (country if country is not None else request.args.get("country") or "").strip().upper()[:2]
+    countries = {r["country"] for r in rnd.results}
+    return (sort if sort in SORT_KEYS else "rank"), (country if country in countries else None)
+
+
+def _ordered_rows(rnd, sort: str, country: str | None) -> list[dict]:
+    """The round's final results as the page lists them: country by country, each in the chosen order."""
+    key = SORT_KEYS[sort]
+    rows = [row for row in sel.final_results(rnd) if country is None or row["country"] == country]
+    rows.sort(key=lambda r: (r["country"], key(r)))
+    return rows
+
+
+def _round_page_of(rnd, code: str, sort: str, country: str | None) -> int:
+    """The page of the round's results that lists ``code`` (1 when it is not listed)."""
+    codes = [row["code"] for row in _ordered_rows(rnd, sort, country)]
+    return codes.index(code) // ROUND_PAGE_SIZE + 1 if code in codes else 1
+
+
+def _round_url(rnd_id: int, sort: str, country: str | None, page: int = 1, **extra) -> str:
+    """The round page's address; the defaults (rank order, every country, page 1) are left out."""
+    return url_for(".round_results", round_id=rnd_id, sort=None if sort == "rank" else sort, country=country or None,
+                   page=None if page == 1 else page, **extra)
+
+
+def _number_formatter(lang: str):
+    """The ``number`` helper of the templates, remembering what it formatted: a round page formats the
+    same few scores thousands of times."""
+    from babel.numbers import format_decimal as babel_decimal
+
+    done: dict = {}
+
+    def number(value, places: int = 2) -> str:
+        key = (value if not isinstance(value, (dict, list)) else None, places)
+        if key in done:
+            return done[key]
+        if value is None or value == "":
+            shown = "—"
+        else:
+            decimal = Decimal(value) if isinstance(value, str) else value
+            shown = babel_decimal(decimal, format="#,##0." + "0" * places if places else "#,##0", locale=lang)
+        done[key] = shown
+        return shown
+
+    return number
+
+
+def _round_page(rnd, draft: dict | None = None, status: int = 200, *, sort: str | None = None, country: str | None = None,
+                page: int | None = None):
+    """The round's results: a summary per country, then one page of rows (ROUND_PAGE_SIZE) country by
+    country in the chosen order; the draft's row is on the page drawn when no page is asked for."""
     inst = sel.round_instrument(registry(), rnd)
-    sort = request.args.get("sort", "rank")
-    key = SORT_KEYS.get(sort, SORT_KEYS["rank"])
+    sort, country = _round_view(rnd, sort, country)
     lang = current_language()
-    by_country: dict[str, list] = {}
+    rows = _ordered_rows(rnd, sort, country)
+    summary: dict[str, dict[str, int]] = {}
+    for row in sel.final_results(rnd) if country is not None else rows:
+        counts = summary.setdefault(row["country"], {"providers": 0, "eligible": 0, "selected": 0})
+        counts["providers"] += 1
+        counts["eligible"] += bool(row.get("eligible"))
+        counts["selected"] += bool(row.get("selected"))
+    pages = max(1, -(-len(rows) // ROUND_PAGE_SIZE))
+    if page is None:
+        page = min(max(1, query_int("page", 1, minimum=-MAX_ID)), MAX_PAGE)
+        if draft and "page" not in request.args:
+            page = _round_page_of(rnd, draft["code"], sort, country)
+    page = min(page, pages)
     setup = docs.letter_setup()
-    for row in sel.final_results(rnd):
+    by_country: dict[str, list] = {}
+    for row in rows[(page - 1) * ROUND_PAGE_SIZE:page * ROUND_PAGE_SIZE]:
         row["reasons"] = [exclusion_text(e, inst, lang) for e in row["exclusions"]]
         row["letter_lang"] = docs.letter_language(setup, row)
         by_country.setdefault(row["country"], []).append(row)
-    for rows in by_country.values():
-        rows.sort(key=key)
-    return render_template("rounds/show.html", rnd=rnd, instrument=inst, by_country=dict(sorted(by_country.items())), sort=sort,
-                           form=VersionedForm(formdata=None, version=rnd.version), languages=LANGUAGES,
+    return render_template("rounds/show.html", rnd=rnd, instrument=inst, by_country=by_country, summary=dict(sorted(summary.items())),
+                           sort=sort, country=country, page=page, pages=pages, total=len(rows), page_size=ROUND_PAGE_SIZE,
+                           page_url=lambda n: _round_url(rnd.id, sort, country, n),
+                           view_url=lambda **kw: _round_url(rnd.id, **{"sort": sort, "country": country, **kw}),
+                           form=VersionedForm(formdata=None, version=rnd.version), languages=LANGUAGES, number=_number_formatter(lang),
                            frozen=rnd.status == ROUND_FROZEN, terms=sel.letter_terms(rnd), draft=draft), status
 
 
@@ -594,7 +635,8 @@ def override(round_id: int, code: str):
             return _round_page(db.session.get(type(rnd), rnd.id), draft,
                                409 if isinstance(error, (Conflict, PreconditionFailed)) else 422)
         session["override_draft"] = draft
-    return redirect(url_for(".round_results", round_id=rnd.id) + f"#p-{code}")
+    sort, country = _round_view(rnd)  # the order and country the page was drawn with (the form's address)
+    return redirect(_round_url(rnd.id, sort, country, _round_page_of(rnd, code, sort, country)) + f"#p-{code}")
 
 
 def _lang() -> str:

@@ -152,3 +152,13 @@ def test_admin_institution_forms_use_the_picker(app, factory):
     listing = text(c.get("/admin/institutions?country=CL&lang=es"))
     html = select_html(listing, "country")
     assert selected_values(html) == ["CL"] and option_values(html)[0] == ""
+
+
+@pytest.mark.parametrize("code", ["CP", "DG", "EA", "IC", "TA", "AC", "CQ", "EU", "XK"])
+def test_every_country_check_refuses_what_is_not_an_iso_country(code):
+    from rubric_app import i18n
+    from rubric_app.web import countries
+
+    assert not i18n.is_country(code) and not countries.is_country(code)
+    assert code not in dict(i18n.countries("es")) and code not in dict(countries.country_choices("es"))
+    assert i18n.is_country("PE") and countries.is_country("PE")

@@ -398,15 +398,16 @@ def _world(tmp_path_factory):
         return p.id
 
     provider_id = _in_session(app, providers)
-    settings = {"knockouts": [f.id for f in instrument.eligibility], "rule": "quota", "default_quota": 2, "draws": 20, "seed": 7}
+    settings = {"knockouts": [f.id for f in instrument.eligibility], "rule": "quota", "default_quota": 2, "draws": 20, "seed": 7,
+                "include_synthetic": True}
 
     def rounds(s):
         st = s.merge(staff)
         open_round = sel.create_round(s, registry, st, "Ronda abierta", settings)
         frozen = sel.create_round(s, registry, st, "Ronda congelada", settings)
         results = sel.final_results(frozen)
-        code = next(r["code"] for r in results if not r.get("selected"))
-        sel.set_override(s, st, frozen, code, True, "Conflicto de interés resuelto")
+        chosen = next((r for r in results if not r.get("selected")), results[0])  # an override against the rule
+        sel.set_override(s, st, frozen, chosen["code"], not chosen.get("selected"), "Conflicto de interés resuelto")
         sel.freeze(s, st, frozen)
         return open_round.id, frozen.id, [r["code"] for r in sel.final_results(frozen) if r.get("selected")][:2]
 

@@ -465,37 +465,56 @@ def import_app(tmp_path, monkeypatch):
         db.engine.dispose()
 
 
+def _pending(app) -> list[tuple[str, int, str]]:
+    from rubric_app.models import PendingUpload
+
+    with app.app_context():
+        s = db.new_session()
+        try:
+            return [(u.token, u.user_id, u.filename) for u in s.query(PendingUpload).order_by(PendingUpload.id)]
+        finally:
+            s.close()
+
+
 def test_uploads_are_private_and_removed_once_applied(tmp_path, import_app):
     from tests.conftest import Factory
 
-    client = signed_in(import_app, Factory(import_app).user("staff"))
+    factory = Factory(import_app)
+    staff = factory.user("staff")
+    client = signed_in(import_app, staff)
     inst = import_app.extensions["instruments"].latest("sde-provider-assessment")
     first = text(upload(client, two_providers(inst)))
     first_token = re.search(r'name="token" value="([^"]+)"', first).group(1)
     page = text(upload(client, csv_file(inst, [{"code": "AR-500", "name": "Uno", "country": "AR"}])))
     token = re.search(r'name="token" value="([^"]+)"', page).group(1)
-    folder = tmp_path / "instance" / "imports"
-    path = folder / f"{token}.upload"
-    assert mode(folder) == 0o700 and mode(path) == 0o600
-    assert not (folder / f"{first_token}.upload").exists()  # a new check replaces the last one
+    assert _pending(import_app) == [(token, staff.id, "providers.csv")]  # a new check replaces the last one
+    assert first_token != token and not (tmp_path / "instance" / "imports").exists()  # nothing in a server's folder
+    other = signed_in(import_app, factory.user("staff"))  # another person cannot apply it
+    assert other.post("/providers/import", data={"token": token}).status_code == 302
+    assert count(import_app, Provider) == 0 and len(_pending(import_app)) == 1
     assert client.post("/providers/import", data={"token": token}).status_code == 302
-    assert not path.exists() and list(folder.iterdir()) == []
+    assert _pending(import_app) == []
     assert count(import_app, Provider) == 1
 
 
 def test_unapplied_uploads_are_removed_after_an_hour(tmp_path, import_app):
+    from datetime import timedelta
+
+    from rubric_app.models import PendingUpload, utcnow
     from tests.conftest import Factory
 
     client = signed_in(import_app, Factory(import_app).user("staff"))
     inst = import_app.extensions["instruments"].latest("sde-provider-assessment")
     token = re.search(r'name="token" value="([^"]+)"', text(upload(client, two_providers(inst)))).group(1)
-    path = tmp_path / "instance" / "imports" / f"{token}.upload"
-    recent = tmp_path / "instance" / "imports" / "recent.upload"
-    recent.write_bytes(b"x")
-    an_hour_ago = time.time() - 3601
-    os.utime(path, (an_hour_ago, an_hour_ago))
+    with import_app.app_context():
+        s = db.new_session()
+        kept = s.query(PendingUpload).filter_by(token=token).one()
+        assert timedelta(minutes=59) < kept.expires_at.replace(tzinfo=None) - kept.created_at.replace(tzinfo=None) <= timedelta(hours=1)
+        kept.expires_at = utcnow() - timedelta(seconds=1)
+        s.commit()
+        s.close()
     assert client.get("/providers/import").status_code == 200
-    assert not path.exists() and recent.exists()
+    assert _pending(import_app) == []
     response = client.post("/providers/import", data={"token": token})
     assert response.status_code == 302 and count(import_app, Provider) == 0
 

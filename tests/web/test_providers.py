@@ -10,7 +10,7 @@ from markupsafe import escape
 from sqlalchemy import select
 
 from rubric_app.extensions import db
-from rubric_app.models import AuditEntry, Provider, SelectionOverride, SelectionRound
+from rubric_app.models import AuditEntry, PendingUpload, Provider, SelectionOverride, SelectionRound
 from tests.conftest import login, make_app
 
 from .helpers import bearer, count, hidden_fields, page_fields, set_language, text
@@ -393,15 +393,15 @@ def test_list_pagination(app, staff_client, inst):
         s.close()
     first = text(staff_client.get("/providers"))
     codes1 = listed_codes(first)
-    assert len(codes1) == 50 and codes1 == sorted(codes1) and "55 providers" in first and "1 / 2" in first
+    assert len(codes1) == 50 and codes1 == sorted(codes1) and "55 providers" in first and "Page 1 of 2" in first
     assert "page=2" in first
     second = text(staff_client.get("/providers?page=2"))
     codes2 = listed_codes(second)
-    assert len(codes2) == 5 and "2 / 2" in second and not set(codes1) & set(codes2)
+    assert len(codes2) == 5 and "Page 2 of 2" in second and not set(codes1) & set(codes2)
     assert set(codes1 + codes2) == set(providers(app))
     assert listed_codes(text(staff_client.get("/providers?page=0"))) == codes1  # clamped to the first page
     filtered = text(staff_client.get("/providers?country=PE"))
-    assert "1 / 2" not in filtered and all(c.startswith("SYN-PE-") for c in listed_codes(filtered))
+    assert "Page 1 of 2" not in filtered and all(c.startswith("SYN-PE-") for c in listed_codes(filtered))
 
 
 def test_profile_shows_a_chart_and_the_country_median(app, staff, staff_client):
@@ -431,7 +431,7 @@ def test_import_page_dry_run_then_import_now(app, tmp_path, staff_client, inst):
     assert "CO-010 · Cámara de Comercio de Cúcuta" in page and "Import now" in page
     assert count(app, Provider) == 0
     token = re.search(r'name="token" value="([^"]+)"', page).group(1)
-    assert (tmp_path / "instance" / "imports" / f"{token}.upload").exists()
+    assert count(app, PendingUpload, token=token) == 1  # kept in the database, for any app server
 
     response = staff_client.post("/providers/import", data={"token": token})
     assert response.status_code == 302 and response.headers["Location"].endswith("/providers")
@@ -441,7 +441,7 @@ def test_import_page_dry_run_then_import_now(app, tmp_path, staff_client, inst):
     assert saved["DO-020"]["facts"] == {"entrepreneurship_training": True, "commitment_letter": False, "facilitator_staff": True}
     assert saved["DO-020"]["item_scores"]["marketing_branding"] == 4 and saved["DO-020"]["item_scores"]["digital_payments"] is None
     assert saved["CO-010"]["type"] == "chamber" and saved["CO-010"]["city"] == "Cúcuta"
-    assert not (tmp_path / "instance" / "imports" / f"{token}.upload").exists()
+    assert count(app, PendingUpload) == 0
 
     # the token is spent
     response = staff_client.post("/providers/import", data={"token": token})

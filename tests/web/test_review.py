@@ -469,8 +469,12 @@ def test_audit_log_page_lists_the_review_changes(app, rc, reviewer, case):
     assert validate_with_changes(rc, aid).status_code == 302
     page = text(rc.get(f"/review/audit?assessment={aid}"))
     assert reviewer.email in page and "Instituto Andino de Oficios" in page
-    assert "validated_level" in page and "No retention support found" in page
-    assert "policy_target_population" in page
+    assert "Nivel validado" in page and "No retention support found" in page
+    rubric = app.extensions["instruments"].latest("ifp-migrant-inclusion")
+    title = next(c for c in rubric.criteria if c.id == "policy_target_population").title("es")
+    assert title in page
+    shown = re.sub(r"<[^>]+>", " ", page)
+    assert "validated_level" not in shown and "policy_target_population" not in shown  # labels, never internal ids
 
 
 def test_audit_csv_has_the_change_rows_and_escapes_formulas(app, rc, reviewer, case):
