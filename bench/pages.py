@@ -137,6 +137,28 @@ def get(base: str, path: str, headers: dict[str, str]) -> str:
         return response.read().decode()
 
 
+def answered_draft(base: str, bearer: dict[str, str]) -> tuple[int, str]:
+    """A new draft of the demo member's with every criterion answered (as a person mid-way would
+    have it): its id and its first dimension's id. The dimension page of a submitted assessment
+    only redirects to its results."""
+    import json
+
+    def call(method: str, path: str, body=None, headers=None):
+        request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+                                         headers={**bearer, "Content-Type": "application/json", **(headers or {})})
+        with urllib.request.urlopen(request) as response:
+            return json.loads(response.read()), response.headers
+
+    created, headers = call("POST", "/api/v1/assessments", {"instrument": "ifp-migrant-inclusion", "language": "es",
+                                                           "from_previous": False})
+    version = created["instrument"]["version"]
+    definition, _ = call("GET", f"/api/v1/instruments/ifp-migrant-inclusion/{version}?lang=es")
+    answers = [{"criterion": c["id"], "level": 2 + i % 3, "evidence": "Acta del comité, 2026. " * 10}
+               for i, c in enumerate(c for d in definition["dimensions"] for c in d["criteria"])]
+    call("PUT", f"/api/v1/assessments/{created['id']}/answers", answers, {"If-Match": headers["ETag"]})
+    return created["id"], definition["dimensions"][0]["id"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
@@ -168,15 +190,14 @@ def main() -> None:
     app = Server("rubric_app:create_app()", env, ROOT)
     try:
         member = {"Cookie": login(app.base, "member@demo.example")}
+        bearer = {"Authorization": f"Bearer {token}"}
         home = get(app.base, "/", member)
-        assessment_id = re.search(r'href="/assessments/(\d+)', home).group(1)
-        page = get(app.base, f"/assessments/{assessment_id}", member)
-        dimension = re.search(rf'href="(/assessments/{assessment_id}/d/[^"]+)"', page)
-        dimension_path = dimension.group(1) if dimension else f"/assessments/{assessment_id}/d/policy"
+        validated_id = re.search(r'href="/assessments/(\d+)/results', home).group(1)
+        draft_id, dimension_id = answered_draft(app.base, bearer)
         targets = {
-            "dimension page (member, cookie)": (dimension_path, member),
-            "results page": (f"/assessments/{assessment_id}/results", member),
-            "GET /api/v1/assessments/<id>": (f"/api/v1/assessments/{assessment_id}", {"Authorization": f"Bearer {token}"}),
+            "dimension page (member, cookie)": (f"/assessments/{draft_id}/d/{dimension_id}", member),
+            "results page": (f"/assessments/{validated_id}/results", member),
+            "GET /api/v1/assessments/<id>": (f"/api/v1/assessments/{validated_id}", bearer),
         }
         for name, (path, headers) in targets.items():
             get(app.base, path, headers)  # 200, or this raises

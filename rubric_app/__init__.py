@@ -121,8 +121,10 @@ def create_app(test_config: dict | None = None, *, check_schema: bool = True) ->
     register_blueprints(app)
 
     from . import jobs
+    from .extensions import init_cache
 
     jobs.init_app(app)
+    init_cache(app)  # shared through Redis when REDIS_URL (or CACHE_REDIS_URL) is set
 
     from .cli import register_commands
 
@@ -132,7 +134,7 @@ def create_app(test_config: dict | None = None, *, check_schema: bool = True) ->
 
 #: deployment settings read from the environment (they override instance/config.py); see docs/deploy-security.md
 ENVIRONMENT_SETTINGS = {"PREFERRED_URL_SCHEME": str, "PROXY_FIX_HOPS": int, "SESSION_COOKIE_SECURE": bool, "HSTS_SECONDS": int,
-                        "REDIS_URL": str}
+                        "REDIS_URL": str, "CACHE_REDIS_URL": str}
 
 
 def _deployment_settings_from_environment(app: Flask) -> None:

@@ -5,6 +5,7 @@ import os
 
 from flask import Flask, current_app, g, request
 from flask_babel import Babel
+from flask_caching import Cache
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -16,6 +17,31 @@ from sqlalchemy.orm import Session, sessionmaker
 babel = Babel()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+#: results worth keeping between requests (the comparison): a simple in-process cache by default,
+#: Redis, shared by every process and machine, when ``CACHE_REDIS_URL`` or ``REDIS_URL`` is set
+cache = Cache()
+
+
+def init_cache(app: Flask) -> None:
+    """Wire the cache: Redis when ``CACHE_REDIS_URL`` (or else ``REDIS_URL``) is configured, else
+    Flask-Caching's simple cache; an explicit ``CACHE_TYPE`` in the config wins."""
+    redis_url = app.config.get("CACHE_REDIS_URL") or app.config.get("REDIS_URL")
+    if redis_url:
+        app.config.setdefault("CACHE_TYPE", "RedisCache")
+        app.config.setdefault("CACHE_REDIS_URL", redis_url)
+    else:
+        app.config.setdefault("CACHE_TYPE", "SimpleCache")
+        app.config.setdefault("CACHE_THRESHOLD", 64)
+    app.config.setdefault("CACHE_KEY_PREFIX", "rubric:")
+    app.config.setdefault("CACHE_DEFAULT_TIMEOUT", 3600)
+    cache.init_app(app)
+
+
+def app_cache() -> Cache:
+    """The cache of the current app, wired on first use when ``create_app`` has not done it."""
+    if cache not in current_app.extensions.get("cache", {}):
+        init_cache(current_app)
+    return cache
 
 
 class Database:
@@ -71,6 +97,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # room for the sorts and the materialized universe of the comparison at 100,000 assessments
+    # (the default 2 MB page cache spills them to temporary files); memory is taken only when used
+    cursor.execute("PRAGMA cache_size=-32768")
     cursor.close()
 
 

@@ -64,7 +64,7 @@ def test_round_documents_as_a_job_from_the_round_page(app, factory, staff, pool)
     job = wait_for_job(app, job_id)
     assert job.status == JOB_DONE and job.total == 4 and job.done == 4  # the report and 3 selected providers' letters
     page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
-    assert "El documento está listo." in page and f"/jobs/{job_id}/result" in page and 'http-equiv="refresh"' not in page
+    assert "El documento está listo." in page and f"/jobs/{job_id}/result" in page and "data-job-poll" not in page
     with client.get(f"/jobs/{job_id}/result") as result:
         assert result.status_code == 200 and result.mimetype == "application/zip"
         assert f"round-{rid}-documents-es.zip" in result.headers["Content-Disposition"]
@@ -86,8 +86,10 @@ def test_a_job_in_progress_shows_its_progress_and_reloads(app, factory, staff, p
     login(client, staff)
     client.post("/language", data={"lang": "pt"})
     page = client.get(f"/jobs/{job_id}?lang=pt").get_data(as_text=True)
-    assert 'http-equiv="refresh" content="2"' in page and '<progress id="job-progress" max="4" value="2">' in page
-    assert 'role="status"' in page
+    assert f'data-job-poll="/api/v1/jobs/{job_id}"' in page and '<progress id="job-progress" max="4" value="2">' in page
+    assert 'role="status"' in page and "jobs.js" in page and 'http-equiv="refresh"' not in page  # WCAG 2.2.1: no timed reload
+    assert 'data-progress-text="{done} de {total} documentos preparados"' in page
+    assert f'href="/jobs/{job_id}" id="job-check"' in page  # without scripts: check again by hand
     assert client.get(f"/jobs/{job_id}/result").status_code == 409
 
 
@@ -105,7 +107,7 @@ def test_a_job_cut_off_while_running_is_reported_as_interrupted(app, factory, st
     client = app.test_client()
     login(client, staff)
     page = client.get(f"/jobs/{job_id}").get_data(as_text=True)
-    assert "se interrumpió" in page and 'http-equiv="refresh"' not in page
+    assert "se interrumpió" in page and "data-job-poll" not in page
     body = client.get(f"{API}/jobs/{job_id}").get_json()
     assert body["status"] == "failed" and "interrupted" in body["error"]
 

@@ -242,6 +242,100 @@ def publish(values: Iterable[Number | None], scale: str = "level", min_cell: int
                    q3=to_grid(stats["q3"], quantile), mean=to_grid(stats["mean"], mean))
 
 
+def _statistics_counts(counts: Mapping[Number, int]) -> tuple[int, dict[str, Fraction]]:
+    """As :func:`_statistics`, from how many times each value occurs (the values need not be distinct)."""
+    present = [(value, times) for value, times in counts.items() if value is not None and times]
+    if all(type(value) is Decimal and value.is_finite() for value, _ in present):
+        merged: dict = {}
+        for value, times in present:  # Decimals compare and hash by value: 2.5 and 2.50 are one
+            merged[value] = merged.get(value, 0) + times
+        with localcontext() as ctx:
+            ctx.prec = 60
+            total_decimal = sum((value * times for value, times in merged.items()), Decimal(0))
+        items = sorted(merged.items())
+        total = Fraction(total_decimal)
+    else:
+        merged = {}
+        for value, times in present:
+            exact = _exact(value)
+            merged[exact] = merged.get(exact, 0) + times
+        items = sorted(merged.items())
+        total = sum((value * times for value, times in items), Fraction(0))
+    n = sum(times for _, times in items)
+    if n == 0:
+        return 0, {}
+    cumulative, running = [], 0
+    for _, times in items:
+        running += times
+        cumulative.append(running)
+
+    def at(position: int) -> Fraction:
+        return Fraction(items[bisect_right(cumulative, position)][0])
+
+    def quantile(p: Fraction) -> Fraction:
+        h = (n - 1) * p
+        j = h.numerator // h.denominator
+        if j + 1 >= n:
+            return at(n - 1)
+        low, high = at(j), at(j + 1)
+        return low + (h - j) * (high - low)
+
+    return n, {"median": quantile(Fraction(1, 2)), "q1": quantile(Fraction(1, 4)), "q3": quantile(Fraction(3, 4)),
+               "mean": total / n, "minimum": Fraction(items[0][0]), "maximum": Fraction(items[-1][0])}
+
+
+def publish_counts(counts: Mapping[Number, int], scale: str = "level", min_cell: int | None = None) -> Summary:
+    """:func:`publish` of the values given as a frequency table (value -> how many institutions
+    have it): the same figures as ``publish`` over the expanded list, without expanding it."""
+    if scale not in QUANTILE_GRID:
+        raise ValueError(f"scale must be one of {sorted(QUANTILE_GRID)}, not {scale!r}")
+    n, stats = _statistics_counts(counts)
+    if n == 0 or n < threshold(min_cell):
+        return Summary(n, True)
+    quantile, mean = QUANTILE_GRID[scale], MEAN_GRID[scale]
+    return Summary(n=n, suppressed=False, median=to_grid(stats["median"], quantile), q1=to_grid(stats["q1"], quantile),
+                   q3=to_grid(stats["q3"], quantile), mean=to_grid(stats["mean"], mean))
+
+
+def aggregate_counts(counts: Mapping[str, Mapping[str, Mapping[Number, int]]], dimension_ids: Sequence[str], *,
+                     countries: Iterable[str] | None = None, min_cell: int | None = None) -> dict[str, dict[str, Summary]]:
+    """:func:`aggregate` from frequency tables: ``counts[country][dimension id or "index"][value]``
+    is how many institutions (one observation each) of the universe have that value.
+
+    Every country present as a key has a row (as a country with observations has in ``aggregate``);
+    the result, suppression and complementary suppression included, equals ``aggregate``'s over
+    the same observations.
+    """
+    k = threshold(min_cell)
+    keys = list(dimension_ids)
+    if INDEX in keys:
+        raise ValueError(f"'{INDEX}' is reserved for the overall index and cannot be a dimension id")
+    if len(set(keys)) != len(keys):
+        raise ValueError("dimension ids must be unique")
+    keys.append(INDEX)
+    if ALL in counts:
+        raise ValueError(f"'{ALL}' is reserved for the whole selection and cannot be a country code")
+    region: dict[str, dict] = {key: {} for key in keys}
+    for row in counts.values():
+        for key in keys:
+            cell = region[key]
+            for value, times in (row.get(key) or {}).items():
+                if value is not None:
+                    cell[value] = cell.get(value, 0) + times
+
+    def scale(key: str) -> str:
+        return "index" if key == INDEX else "level"
+
+    universe = {group: {key: publish_counts(region[key] if group == ALL else (counts[group].get(key) or {}), scale(key), k)
+                        for key in keys} for group in _group_order(counts)}
+    for key in keys:
+        hidden = sum(universe[g][key].n for g in universe if g != ALL and universe[g][key].suppressed)
+        if 0 < hidden < k and not universe[ALL][key].suppressed:
+            universe[ALL][key] = replace(universe[ALL][key], mean=None)
+    shown = None if countries is None else set(countries)
+    return {group: row for group, row in universe.items() if group == ALL or shown is None or group in shown}
+
+
 @dataclass(frozen=True)
 class Observation:
     """One assessment of one institution: its dimension scores (2 decimals or None) and index."""
@@ -371,10 +465,24 @@ def histogram(values: Iterable[Number | None], edges: Sequence[Number]) -> list[
         raise ValueError("a histogram needs at least two edges")
     if any(a >= b for a, b in zip(bounds, bounds[1:], strict=False)):
         raise ValueError("histogram edges must be strictly increasing")
+    return _histogram(((value, 1) for value in values), bounds)
+
+
+def histogram_counts(counts: Mapping[Number, int], edges: Sequence[Number]) -> list[int]:
+    """:func:`histogram` of values given as a frequency table (value -> how many times it occurs)."""
+    bounds = [_exact(e) for e in edges]
+    if len(bounds) < 2:
+        raise ValueError("a histogram needs at least two edges")
+    if any(a >= b for a, b in zip(bounds, bounds[1:], strict=False)):
+        raise ValueError("histogram edges must be strictly increasing")
+    return _histogram(counts.items(), bounds)
+
+
+def _histogram(weighted: Iterable[tuple[Number | None, int]], bounds: list[Fraction]) -> list[int]:
     counts = [0] * (len(bounds) - 1)
     decimal_bounds = [Decimal(b.numerator) / Decimal(b.denominator) for b in bounds]
     exact_bounds = all(Fraction(d) == b for d, b in zip(decimal_bounds, bounds, strict=False))
-    for value in values:
+    for value, times in weighted:
         if value is None:
             continue
         if exact_bounds and type(value) is Decimal and value.is_finite():
@@ -383,7 +491,7 @@ def histogram(values: Iterable[Number | None], edges: Sequence[Number]) -> list[
             x, edges_ = _exact(value), bounds
         if x < edges_[0] or x > edges_[-1]:
             continue
-        counts[min(bisect_right(edges_, x) - 1, len(counts) - 1)] += 1
+        counts[min(bisect_right(edges_, x) - 1, len(counts) - 1)] += times
     return counts
 
 
@@ -578,4 +686,36 @@ def change_since(previous: Mapping[str, Decimal | None], current: Mapping[str, D
     for key in keys:
         before, now = previous.get(key), current.get(key)
         result[key] = None if before is None or now is None else Decimal(now) - Decimal(before)
+    return result
+
+
+def agreement_table_counts(cells: Mapping[tuple[str, str], tuple[Mapping[tuple[int, int], int], int]], *,
+                           countries: Iterable[str] | None = None, dimension_ids: Sequence[str] = (),
+                           min_cell: int | None = None) -> dict[tuple[str, str], Agreement]:
+    """:func:`agreement_table` from counted pairs: ``cells[(country, dimension id)]`` is (how many
+    times each (self, validated) pair occurs, how many distinct institutions gave them).
+
+    Each institution belongs to one country, so the region's institutions are the sum of the
+    countries'.  Published figures equal ``agreement_table``'s over the same rows; within a group
+    the dimensions come in the order of ``dimension_ids``, then any others sorted.
+    """
+    region: dict[str, tuple[dict[tuple[int, int], int], int]] = {}
+    for (country, dim), (pairs, institutions) in cells.items():
+        if country == ALL:
+            raise ValueError(f"'{ALL}' is reserved for the whole selection and cannot be a country code")
+        merged, total = region.get(dim, ({}, 0))
+        for pair, times in pairs.items():
+            merged[pair] = merged.get(pair, 0) + times
+        region[dim] = (merged, total + institutions)
+    order = {d: i for i, d in enumerate(dimension_ids)}
+    dims = sorted(region, key=lambda d: (order.get(d, len(order)), d))
+    k = threshold(min_cell)
+    shown = None if countries is None else set(countries)
+    groups = [g for g in _group_order(country for country, _ in cells) if g == ALL or shown is None or g in shown]
+    result = {}
+    for group in groups:
+        for dim in dims:
+            cell = region.get(dim) if group == ALL else cells.get((group, dim))
+            if cell is not None:
+                result[(group, dim)] = _agreement_from_counts(cell[0], cell[1], k)
     return result

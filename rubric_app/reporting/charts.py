@@ -395,7 +395,34 @@ def provider_profile_drawing(instrument, scores, medians, lang: str, labels: tup
 
 
 def provider_profile_svg(instrument, scores, medians, lang: str, labels: tuple[str, str]) -> str:
-    return to_svg(provider_profile_drawing(instrument, scores, medians, lang, labels), f"{labels[0]} / {labels[1]}")
+    """The profile radar for a page: the phone-sized radar (numbered axes, names listed below, text at
+    ``WEB_FONT``), drawn once per content."""
+    names = tuple(cat.name(lang) for cat in instrument.categories)
+    mine = tuple(_as_float(scores.get(cat.id)) for cat in instrument.categories)
+    median = tuple(_as_float(medians.get(cat.id)) for cat in instrument.categories)
+    series = [(labels[1], median, TARGET_COLOUR), (labels[0], mine, CURRENT_COLOUR)]
+    content = ("provider-radar-web", names, tuple((name, values, _colour_key(colour)) for name, values, colour in series), lang)
+    return svg_cache.svg(content, lambda: web_radar_drawing(names, series, scale=PROVIDER_SCALE_RINGS), f"{labels[0]} / {labels[1]}")
+
+
+#: the comparison charts are drawn for print (text from 6.5 units); on a page they are shown at this
+#: many px per unit, inside a box that scrolls, so their smallest text is at least 12 px on any screen
+WIDE_SCALE = 1.9
+
+
+def scaled(drawing: Drawing, factor: float) -> Drawing:
+    """The same drawing ``factor`` times larger (text included)."""
+    group = Group(*drawing.contents)
+    group.transform = (factor, 0, 0, factor, 0, 0)
+    bigger = Drawing(drawing.width * factor, drawing.height * factor)
+    bigger.add(group)
+    return bigger
+
+
+def wide_svg(drawing: Drawing, title: str = "") -> str:
+    """A print-sized chart for a page: enlarged by ``WIDE_SCALE`` and shown at its own size (CSS
+    ``svg.chart.wide`` in a scrolling ``.chart-box``), never shrunk below readable text."""
+    return to_svg(scaled(drawing, WIDE_SCALE), title).replace('class="chart"', 'class="chart wide"', 1)
 
 
 def bar_drawing(rows: Sequence[tuple[str, float, bool]], *, width: float = 460, bar_height: float = 11, maximum: float = 100,

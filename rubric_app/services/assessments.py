@@ -32,16 +32,31 @@ def rubric_for(registry: Registry, assessment: Assessment) -> Rubric:
     return rubric
 
 
-def visible_assessments(session: Session, user: User) -> list[Assessment]:
-    """The assessments the user may see: own institution's for members; submitted ones for readers."""
-    query = select(Assessment).order_by(Assessment.created_at.desc(), Assessment.id.desc())
+def _visible(user: User):
+    """The WHERE clause of what the user may see, or None for nothing."""
     if user.role == "member":
-        query = query.where(Assessment.institution_id == user.institution_id)
-    elif user.role in READER_ROLES:
-        query = query.where(Assessment.status.in_((SUBMITTED, VALIDATED)))
-    else:
+        return Assessment.institution_id == user.institution_id
+    if user.role in READER_ROLES:
+        return Assessment.status.in_((SUBMITTED, VALIDATED))
+    return None
+
+
+def visible_assessments(session: Session, user: User, *, limit: int | None = None, offset: int = 0) -> list[Assessment]:
+    """The assessments the user may see, newest first: own institution's for members; submitted ones
+    for readers. ``limit``/``offset`` give one page of them."""
+    where = _visible(user)
+    if where is None:
         return []
+    query = (select(Assessment).options(selectinload(Assessment.institution)).where(where)
+             .order_by(Assessment.created_at.desc(), Assessment.id.desc()).offset(offset))
+    if limit is not None:
+        query = query.limit(limit)
     return list(session.scalars(query))
+
+
+def count_visible_assessments(session: Session, user: User) -> int:
+    where = _visible(user)
+    return 0 if where is None else session.scalar(select(func.count(Assessment.id)).where(where)) or 0
 
 
 def get_assessment(session: Session, user: User, assessment_id: int, *, edit: bool = False, with_plan: bool = True) -> Assessment:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import JSON, String, case, cast, func, literal, select, true, union_all
 from sqlalchemy.orm import Session
 
 from ..domain.comparison import (
@@ -19,14 +20,18 @@ from ..domain.comparison import (
     Observation,
     Summary,
     agreement_table,
+    agreement_table_counts,
     aggregate,
+    aggregate_counts,
     benchmark_table,
     check_single_version,
     histogram,
+    histogram_counts,
     protected_histogram,
     threshold,
 )
 from ..domain.instruments import Registry, Rubric
+from ..extensions import app_cache
 from ..inputs import MAX_ID, ascii_int
 from ..models import SUBMITTED, VALIDATED, Assessment, Institution, User
 from . import N_, Forbidden, Invalid
@@ -126,8 +131,12 @@ class Comparison:
     region_institutions: int = 0
     #: institutions compared (in the chosen countries) that are synthetic demo data
     synthetic: int = 0
-    #: rendered charts by language, filled by the web layer (the result is cached with them)
+    #: rendered charts by language, filled by the web layer
     rendered: dict = field(default_factory=dict, repr=False, compare=False)
+    #: institutions compared per country (the region's universe); set when ``observations`` are not loaded
+    country_counts: dict[str, int] | None = None
+    #: the key of this result in the app's cache (None when computed without the cache)
+    cache_key: str | None = field(default=None, compare=False)
 
     @property
     def countries(self) -> list[str]:
@@ -144,48 +153,51 @@ class Comparison:
     def institutions(self) -> int:
         """Institutions in the selected countries (the observations are the region's universe)."""
         chosen = set(self.filters.countries)
+        if self.country_counts is not None:
+            return sum(n for country, n in self.country_counts.items() if not chosen or country in chosen)
         return len(self.observations) if not chosen else sum(1 for o in self.observations if o.country in chosen)
+
+
+def _conditions(filters: Filters, *, by_country: bool = True) -> list:
+    """WHERE clauses of the filters (assessments joined to their institution); ``by_country=False``
+    ignores the country filter (the region's universe)."""
+    statuses = (VALIDATED,) if filters.basis == "validated" else (SUBMITTED, VALIDATED)
+    where = [Assessment.status.in_(statuses)]
+    if filters.instrument:
+        where.append(Assessment.instrument_id == filters.instrument)
+    if len(filters.versions) == 1:
+        where.append(Assessment.instrument_version == filters.versions[0])
+    elif filters.versions:
+        where.append(Assessment.instrument_version.in_(filters.versions))
+    if filters.countries and by_country:
+        where.append(Institution.country.in_(filters.countries))
+    if filters.type:
+        where.append(Institution.type == filters.type)
+    if filters.sector:
+        where.append(Institution.sector == filters.sector)
+    if filters.round_number:
+        where.append(Assessment.round_number == filters.round_number)
+    if filters.date_from:
+        where.append(Assessment.submitted_at >= datetime.combine(filters.date_from, time.min, tzinfo=timezone.utc))
+    if filters.date_to:
+        where.append(Assessment.submitted_at <= datetime.combine(filters.date_to, time.max, tzinfo=timezone.utc))
+    return where
 
 
 def _rows(session: Session, filters: Filters, *, by_country: bool = True):
     """Stored scores of the matching assessments; ``by_country=False`` ignores the country filter
-    (the region's universe)."""
-    statuses = (VALIDATED,) if filters.basis == "validated" else (SUBMITTED, VALIDATED)
+    (the region's universe).  The reference path: :func:`compare` aggregates in SQL instead."""
     scores = Assessment.validated_scores if filters.basis == "validated" else Assessment.self_scores
     query = (select(Assessment.id, Assessment.institution_id, Institution.name, Institution.country, Assessment.instrument_id,
                     Assessment.instrument_version, Assessment.round_number, Assessment.submitted_at,
                     scores.label("scores"), Assessment.level_pairs, Institution.synthetic)
              .join(Institution, Institution.id == Assessment.institution_id)
-             .where(Assessment.status.in_(statuses)))
-    if filters.instrument:
-        query = query.where(Assessment.instrument_id == filters.instrument)
-    if len(filters.versions) == 1:
-        query = query.where(Assessment.instrument_version == filters.versions[0])
-    elif filters.versions:
-        query = query.where(Assessment.instrument_version.in_(filters.versions))
-    if filters.countries and by_country:
-        query = query.where(Institution.country.in_(filters.countries))
-    if filters.type:
-        query = query.where(Institution.type == filters.type)
-    if filters.sector:
-        query = query.where(Institution.sector == filters.sector)
-    if filters.round_number:
-        query = query.where(Assessment.round_number == filters.round_number)
-    if filters.date_from:
-        query = query.where(Assessment.submitted_at >= datetime.combine(filters.date_from, time.min, tzinfo=timezone.utc))
-    if filters.date_to:
-        query = query.where(Assessment.submitted_at <= datetime.combine(filters.date_to, time.max, tzinfo=timezone.utc))
+             .where(*_conditions(filters, by_country=by_country)))
     return session.execute(query).all()
 
 
 def _decimal(value) -> Decimal | None:
     return Decimal(value) if value is not None else None
-
-
-#: (filters, with_institutions, data stamp) -> Comparison; a new stamp (any assessment or
-#: institution added or changed) makes every older entry unreachable
-_CACHE: dict[tuple, object] = {}
-CACHE_SIZE = 64
 
 
 def data_stamp(session: Session) -> tuple:
@@ -194,54 +206,220 @@ def data_stamp(session: Session) -> tuple:
                                         select(func.max(Institution.id)).scalar_subquery())).one())
 
 
+def _cache_key(*parts) -> str:
+    """A key for the shared cache: the same inputs give the same key in every process and machine."""
+    return "comparison:" + hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
+
+
+def _registry_stamp(registry: Registry) -> tuple:
+    return tuple((r.id, r.version, r.hash) for r in registry.rubrics())
+
+
+def clear_cache() -> None:
+    """Forget every cached comparison of the current app (benchmarks; the data stamp already
+    keeps the cache correct)."""
+    app_cache().clear()
+
+
 def compare(session: Session, registry: Registry, user: User, filters: Filters, *, with_institutions: bool = False,
             use_cache: bool = True, min_cell: int | None = None) -> Comparison:
     """Published aggregates per country and dimension for the filters, and agreement (docs/comparison.md).
 
-    One query loads the stored scores of every matching assessment in *every* country (the
-    region's universe: the other filters apply, the country filter does not); the latest one per
-    institution (highest round, then latest submission) is kept.  Country rows cover the chosen
-    countries, the region all of them.  Every figure follows the disclosure rule of
-    :mod:`rubric_app.domain.comparison` with the threshold ``min_cell`` (never below 5).  Mixing
-    instrument versions in the chosen countries raises MixedVersions.  Results are cached per
-    filters, threshold and data stamp (see :func:`data_stamp`).
+    The universe is every matching assessment in *every* country (the region: the other filters
+    apply, the country filter does not), the latest one per institution (highest round, then
+    latest submission, then highest id).  Country rows cover the chosen countries, the region all
+    of them.  Every figure follows the disclosure rule of :mod:`rubric_app.domain.comparison`
+    with the threshold ``min_cell`` (never below 5).  Mixing instrument versions in the chosen
+    countries raises MixedVersions.
+
+    The database does the heavy part (see :func:`_compute`): it picks the latest assessment per
+    institution and counts how many institutions have each score, so the work in Python grows
+    with the number of distinct scores, not of assessments.  Results are kept in the app's cache
+    (:data:`rubric_app.extensions.cache`: shared through Redis when configured) under the filters,
+    threshold and data stamp (see :func:`data_stamp`), so a new submission anywhere is seen by
+    every server.
     """
     require_compare(user)
     k = threshold(min_cell)
-    key = (filters, with_institutions, k, data_stamp(session), id(registry))
-    if use_cache and key in _CACHE:
-        return _CACHE[key]
+    if not use_cache:
+        return _compute(session, registry, filters, with_institutions, k)
+    store = app_cache()
+    key = _cache_key("compare", filters, with_institutions, k, data_stamp(session), _registry_stamp(registry))
+    cached = store.get(key)
+    if cached is not None:
+        rubric = registry.get(*cached["rubric"])
+        if isinstance(rubric, Rubric):
+            return replace(cached["result"], rubric=rubric, rendered={}, cache_key=key)
     result = _compute(session, registry, filters, with_institutions, k)
-    if use_cache:
-        if len(_CACHE) >= CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = result
-    return result
+    store.set(key, {"rubric": (result.rubric.id, result.rubric.version), "result": replace(result, rubric=None, rendered={})})
+    return replace(result, cache_key=key)
 
 
-def _compute(session: Session, registry: Registry, filters: Filters, with_institutions: bool, k: int) -> Comparison:
-    universe = _rows(session, filters, by_country=False)
-    chosen = set(filters.countries)
-    rows = [r for r in universe if r.country in chosen] if chosen else universe
-    check_single_version((r.instrument_id, r.instrument_version) for r in rows)
+def _rubric_of(session: Session, registry: Registry, filters: Filters) -> Rubric:
+    """The one instrument version of the selection (MixedVersions when several), or the filters' one."""
+    keys = session.execute(select(Assessment.instrument_id, Assessment.instrument_version).distinct()
+                           .join(Institution, Institution.id == Assessment.institution_id)
+                           .where(*_conditions(filters))).all()
+    found = check_single_version((rid, version) for rid, version in keys)
     if filters.versions:
         check_single_version((filters.instrument or "ifp-migrant-inclusion", v) for v in filters.versions)
         if registry.get(filters.instrument or "ifp-migrant-inclusion", filters.versions[0]) is None:
             raise Invalid(N_("Unknown instrument or version."), [{"field": "version"}])
-    if rows:
-        rubric = registry.get(rows[0].instrument_id, rows[0].instrument_version)
+    if found:
+        rubric = registry.get(*found)
     else:
         rubric = (registry.get(filters.instrument, filters.versions[0]) if filters.instrument and filters.versions else None) \
             or registry.latest(filters.instrument or "ifp-migrant-inclusion")
     if not isinstance(rubric, Rubric):
         raise Invalid(N_("Unknown instrument or version."), [{"field": "instrument"}])
+    return rubric
+
+
+def _latest(filters: Filters, rubric: Rubric, keys: list[str], *, by_round_only: bool = False):
+    """A CTE of the latest assessment per institution on the rubric's version (the universe):
+    ids, round, country, synthetic flag, level pairs and the stored scores as text ``s0``,
+    ``s1``... (one per key, in order).  Kept narrow: the database materializes it once for every
+    count taken from it."""
+    scores = Assessment.validated_scores if filters.basis == "validated" else Assessment.self_scores
+    order = [Assessment.round_number.desc()]
+    if not by_round_only:
+        order.append(Assessment.submitted_at.desc().nulls_last())
+    order.append(Assessment.id.desc())
+    rank = func.row_number().over(partition_by=Assessment.institution_id, order_by=order)
+    ranked = (select(Assessment.id, Assessment.institution_id, Assessment.round_number, Assessment.level_pairs,
+                     Institution.country, Institution.synthetic,
+                     *[scores[key].as_string().label(f"s{i}") for i, key in enumerate(keys)], rank.label("rank"))
+              .join(Institution, Institution.id == Assessment.institution_id)
+              .where(*_conditions(filters, by_country=False), Assessment.instrument_id == rubric.id,
+                     Assessment.instrument_version == rubric.version)
+              .subquery("ranked"))
+    return select(*[c for c in ranked.c if c.key != "rank"]).where(ranked.c.rank == 1).cte("latest")
+
+
+def _counted(session: Session, latest, keys: list[str]) -> tuple[dict, dict[str, int], dict[str, int], dict]:
+    """Everything the published figures need, counted by the database in one statement over the
+    universe (so the latest assessment per institution is picked once):
+
+    * ``scores[country][key][score]``: institutions with that stored score (keys: dimensions, "index");
+    * institutions and synthetic institutions per country;
+    * ``pairs[(country, dimension id)]``: (times each (self, validated) level pair occurs,
+      institutions giving pairs), from the stored level pairs through the JSON table functions
+      of SQLite or PostgreSQL.
+    """
+    parts = [select(literal(0).label("kind"), latest.c.country, literal(None, String).label("key"), literal(None, String).label("value"),
+                    func.count().label("n"), func.sum(case((latest.c.synthetic, 1), else_=0)).label("extra"))
+             .group_by(latest.c.country)]
+    for i in range(len(keys)):
+        column = latest.c[f"s{i}"]
+        parts.append(select(literal(1), latest.c.country, literal(str(i), String), column, func.count(), literal(0))
+                     .where(column.is_not(None)).group_by(latest.c.country, column))
+    if session.get_bind().dialect.name == "postgresql":
+        pairs_json = cast(latest.c.level_pairs, JSON)
+        dims = func.json_each(pairs_json).table_valued("key", "value").alias("d")
+        items = func.json_array_elements(dims.c.value).table_valued("value").render_derived().alias("p")
+        is_object = func.json_typeof(pairs_json) == "object"
+    else:
+        dims = func.json_each(latest.c.level_pairs).table_valued("key", "value").alias("d")
+        items = func.json_each(dims.c.value).table_valued("value").alias("p")
+        is_object = func.json_type(latest.c.level_pairs) == "object"
+    base = select(latest.c.country, latest.c.institution_id, dims.c.key.label("dim"), cast(items.c.value, String).label("pair")) \
+        .select_from(latest).join(dims, true()).join(items, true()).where(latest.c.level_pairs.is_not(None), is_object).subquery()
+    parts.append(select(literal(2), base.c.country, base.c.dim, base.c.pair, func.count(), literal(0))
+                 .group_by(base.c.country, base.c.dim, base.c.pair))
+    parts.append(select(literal(3), base.c.country, base.c.dim, literal(None, String), func.count(func.distinct(base.c.institution_id)),
+                        literal(0)).group_by(base.c.country, base.c.dim))
+    scores: dict[str, dict[str, dict[Decimal, int]]] = {}
+    institutions: dict[str, int] = {}
+    synthetic: dict[str, int] = {}
+    pairs: dict[tuple[str, str], tuple[dict[tuple[int, int], int], int]] = {}
+    parsed: dict[str, tuple[int, int]] = {}
+    for kind, country, key, value, n, extra in session.execute(union_all(*parts)):
+        if kind == 0:
+            scores.setdefault(country, {})
+            institutions[country] = n
+            synthetic[country] = int(extra or 0)
+        elif kind == 1:
+            cell = scores.setdefault(country, {}).setdefault(keys[int(key)], {})
+            number = Decimal(value)
+            cell[number] = cell.get(number, 0) + n
+        else:
+            counted, total = pairs.get((country, key), ({}, 0))
+            if kind == 3:
+                total = n
+            else:
+                if value not in parsed:
+                    own_level, checked_level = json.loads(value)
+                    parsed[value] = (own_level, checked_level)
+                counted[parsed[value]] = counted.get(parsed[value], 0) + n
+            pairs[(country, key)] = (counted, total)
+    return scores, institutions, synthetic, pairs
+
+
+def _compute(session: Session, registry: Registry, filters: Filters, with_institutions: bool, k: int) -> Comparison:
+    rubric = _rubric_of(session, registry, filters)
+    chosen = set(filters.countries)
+    dims = [d.id for d in rubric.dimensions]
+    keys = [*dims, "index"]
+    latest = _latest(filters, rubric, keys)
+    counts, per_country, synthetic, pairs = _counted(session, latest, keys)
+    shown = chosen or None
+    table = aggregate_counts(counts, dims, countries=shown, min_cell=k)
+    selected: dict[str, dict[Decimal, int]] = {key: {} for key in keys}
+    for country, row in counts.items():
+        if chosen and country not in chosen:
+            continue
+        for key, cell in row.items():
+            merged = selected[key]
+            for value, times in cell.items():
+                merged[value] = merged.get(value, 0) + times
+    index_edges, index_counts = _published_counts(selected["index"], INDEX_EDGES, k)
+    score_edges, score_counts = {}, {}
+    for d in dims:
+        score_edges[d], score_counts[d] = _published_counts(selected[d], SCORE_EDGES, k)
+    institutions = []
+    if with_institutions:
+        query = select(Institution.name, latest.c.country, latest.c.id, latest.c.round_number,
+                       *[latest.c[f"s{i}"] for i in range(len(keys))]).join(Institution, Institution.id == latest.c.institution_id)
+        if chosen:
+            query = query.where(latest.c.country.in_(sorted(chosen)))
+        for name, country, assessment_id, round_number, *values in session.execute(query):
+            scores = [_decimal(v) for v in values]
+            institutions.append({"institution": name, "country": country, "assessment": assessment_id, "round": round_number,
+                                 **dict(zip(dims, scores[:-1], strict=True)), "index": scores[-1]})
+    return Comparison(
+        rubric=rubric,
+        filters=filters,
+        observations=[],
+        table=table,
+        agreement=agreement_table_counts(pairs, countries=shown, dimension_ids=dims, min_cell=k),
+        index_histogram=index_counts,
+        score_histograms=score_counts,
+        institution_rows=sorted(institutions, key=lambda r: (r["country"], r["institution"])),
+        min_cell=k,
+        index_edges=index_edges,
+        score_edges=score_edges,
+        region_institutions=sum(per_country.values()),
+        synthetic=sum(n for country, n in synthetic.items() if not chosen or country in chosen),
+        country_counts=per_country,
+    )
+
+
+def compute_in_python(session: Session, registry: Registry, filters: Filters, with_institutions: bool = False,
+                      min_cell: int | None = None) -> Comparison:
+    """The comparison computed row by row in Python with the domain functions over every stored
+    score (the reference :func:`compare` is checked against; slow on large data)."""
+    k = threshold(min_cell)
+    rubric = _rubric_of(session, registry, filters)
+    universe = _rows(session, filters, by_country=False)
+    chosen = set(filters.countries)
     latest: dict[int, object] = {}
     for row in universe:
         if (row.instrument_id, row.instrument_version) != (rubric.id, rubric.version):
             continue
         current = latest.get(row.institution_id)
-        if current is None or (row.round_number, row.submitted_at or datetime.min.replace(tzinfo=timezone.utc), row.id) > \
-                (current.round_number, current.submitted_at or datetime.min.replace(tzinfo=timezone.utc), current.id):
+        # highest round, then latest submission (none counts as earliest), then highest id
+        if current is None or (row.round_number, row.submitted_at is not None, row.submitted_at, row.id) > \
+                (current.round_number, current.submitted_at is not None, current.submitted_at, current.id):
             latest[row.institution_id] = row
     dims = [d.id for d in rubric.dimensions]
     observations, pair_rows, institutions = [], [], []
@@ -256,27 +434,25 @@ def _compute(session: Session, registry: Registry, filters: Filters, with_instit
             institutions.append({"institution": row.name, "country": row.country, "assessment": row.id, "round": row.round_number,
                                  **{d: scores[d] for d in dims}, "index": _decimal(stored.get("index"))})
     shown = chosen or None
-    table = aggregate(observations, dims, countries=shown, min_cell=k)
     selected = [o for o in observations if not chosen or o.country in chosen]
     index_edges, index_counts = _published_histogram((o.index for o in selected), INDEX_EDGES, k)
     score_edges, score_counts = {}, {}
     for d in dims:
         score_edges[d], score_counts[d] = _published_histogram((o.scores[d] for o in selected), SCORE_EDGES, k)
     return Comparison(
-        rubric=rubric,
-        filters=filters,
-        observations=observations,
-        table=table,
-        agreement=agreement_table(pair_rows, countries=shown, min_cell=k),
-        index_histogram=index_counts,
-        score_histograms=score_counts,
-        institution_rows=sorted(institutions, key=lambda r: (r["country"], r["institution"])),
-        min_cell=k,
-        index_edges=index_edges,
-        score_edges=score_edges,
-        region_institutions=len(observations),
-        synthetic=sum(1 for row in latest.values() if row.synthetic and (not chosen or row.country in chosen)),
-    )
+        rubric=rubric, filters=filters, observations=observations, table=aggregate(observations, dims, countries=shown, min_cell=k),
+        agreement=agreement_table(pair_rows, countries=shown, min_cell=k), index_histogram=index_counts,
+        score_histograms=score_counts, institution_rows=sorted(institutions, key=lambda r: (r["country"], r["institution"])),
+        min_cell=k, index_edges=index_edges, score_edges=score_edges, region_institutions=len(observations),
+        synthetic=sum(1 for row in latest.values() if row.synthetic and (not chosen or row.country in chosen)))
+
+
+def _published_counts(counts: dict, edges, k: int) -> tuple[list, list[int]]:
+    """As :func:`_published_histogram`, from a frequency table."""
+    bars = protected_histogram(histogram_counts(counts, edges), edges, k)
+    if not bars:
+        return [], []
+    return [b.low for b in bars] + [bars[-1].high], [b.count for b in bars]
 
 
 def _published_histogram(values, edges, k: int) -> tuple[list, list[int]]:
@@ -401,8 +577,10 @@ def benchmark(session: Session, registry: Registry, assessment: Assessment, min_
     scoped by role: it publishes aggregates only.  Cached with the comparison results (same data
     stamp)."""
     k = threshold(min_cell)
-    key = ("benchmark", assessment.instrument_id, assessment.instrument_version, k, data_stamp(session), id(registry))
-    cached = _CACHE.get(key)
+    store = app_cache()
+    key = _cache_key("benchmark", assessment.instrument_id, assessment.instrument_version, k, data_stamp(session),
+                     _registry_stamp(registry))
+    cached = store.get(key)
     if cached is None:
         filters = Filters(instrument=assessment.instrument_id, versions=(assessment.instrument_version,))
         latest: dict[int, object] = {}
@@ -414,9 +592,7 @@ def benchmark(session: Session, registry: Registry, assessment: Assessment, min_
         observations = [Observation(r.institution_id, r.country, {d: _decimal((r.scores or {}).get(d)) for d in dims},
                                     _decimal((r.scores or {}).get("index"))) for r in latest.values()]
         cached = (dims, observations)
-        if len(_CACHE) >= CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = cached
+        store.set(key, cached)
     dims, observations = cached
     return benchmark_table(observations, dims, assessment.institution_id, assessment.institution.country, k)
 

@@ -219,6 +219,9 @@ def check_coverage(settings: RoundSettings, countries: list[str]) -> None:
                              else N_("%(code)s: no active provider of this country takes part in this round (synthetic providers are "
                                      "left out)."),
                              "params": {"code": country}})
+    if not covered & available:
+        problems.append({"field": "countries", "message": "countries: no active provider takes part in this round",
+                         "msgid": N_("No active provider takes part in this round."), "params": {}})
     for country in settings.quotas:
         if country not in covered:
             problems.append({"field": f"quotas.{country}"[:80],

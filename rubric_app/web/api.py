@@ -257,12 +257,12 @@ def _json_page(body: dict, page, total: int, endpoint: str, **values):
 def list_assessments():
     """The assessments the caller may see, newest first, one page at a time."""
     page = page_from_request()
-    rows = svc.visible_assessments(db.session, current_user)
+    rows = svc.visible_assessments(db.session, current_user, limit=page.limit, offset=page.offset)
     return _json_page({"assessments": [
         {"id": a.id, "status": a.status, "round": a.round_number, "institution": a.institution.name,
          "instrument": {"id": a.instrument_id, "version": a.instrument_version}, "version": a.version}
-        for a in page.slice(rows)
-    ]}, page, len(rows), "api.list_assessments")
+        for a in rows
+    ]}, page, svc.count_visible_assessments(db.session, current_user), "api.list_assessments")
 
 
 @bp.post("/assessments")

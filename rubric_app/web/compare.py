@@ -10,11 +10,11 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
 from ..domain.comparison import MixedVersions
-from ..extensions import db
+from ..extensions import app_cache, db
 from ..i18n import current_language
 from ..services import Invalid
 from .forms import INSTITUTION_TYPE_LABELS
-from ..reporting.charts import to_svg
+from ..reporting.charts import wide_svg
 from ..reporting.comparison_pdf import chart_drawings
 from ..services import comparison as svc
 from ..services import reports
@@ -36,9 +36,16 @@ def _min_cell() -> int | None:
 
 
 def charts(result: svc.Comparison, lang: str) -> dict:
-    """SVG charts for the page (the PDF draws the same drawings), kept with the cached result."""
+    """SVG charts for the page (the PDF draws the same drawings), kept in the app's cache next to
+    the cached result (shared between servers when the cache is)."""
     if lang not in result.rendered:
-        result.rendered[lang] = {key: to_svg(drawing, title) for key, (drawing, title) in chart_drawings(result, lang).items()}
+        key = f"{result.cache_key}:charts:{lang}" if result.cache_key else None
+        drawn = app_cache().get(key) if key else None
+        if drawn is None:
+            drawn = {name: wide_svg(drawing, title) for name, (drawing, title) in chart_drawings(result, lang).items()}
+            if key:
+                app_cache().set(key, drawn)
+        result.rendered[lang] = drawn
     return result.rendered[lang]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import statistics
 from decimal import Decimal
+from fractions import Fraction
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, session, url_for
 from babel.numbers import NumberFormatError, format_decimal, parse_decimal
@@ -374,7 +375,8 @@ def _settings_from_form(inst, countries: list[str]) -> tuple[dict, dict]:
         "draws": form.get("draws") or 0,
         "seed": form.get("seed") or 0,
         "countries": [c.strip().upper() for c in form.getlist("countries") if c.strip()][:sel.MAX_COUNTRIES + 1],
-        "include_synthetic": form.get("include_synthetic") == "1",
+        # the page sends "0" and, when ticked, "1"; a form without the field leaves the default to the service
+        "include_synthetic": "1" in form.getlist("include_synthetic") if "include_synthetic" in form else None,
     }
     settings = {**typed,
                 "weights": {k: _form_number(v) for k, v in typed["weights"].items()},
@@ -508,15 +510,18 @@ def _number_formatter(lang: str):
     done: dict = {}
 
     def number(value, places: int = 2) -> str:
-        key = (value if not isinstance(value, (dict, list)) else None, places)
-        if key in done:
+        key = (type(value), value, places) if isinstance(value, (str, int, Decimal)) or value is None else None
+        if key is not None and key in done:
             return done[key]
         if value is None or value == "":
             shown = "—"
         else:
+            if isinstance(value, Fraction):
+                value = Decimal(value.numerator) / Decimal(value.denominator)
             decimal = Decimal(value) if isinstance(value, str) else value
             shown = babel_decimal(decimal, format="#,##0." + "0" * places if places else "#,##0", locale=lang)
-        done[key] = shown
+        if key is not None:
+            done[key] = shown
         return shown
 
     return number

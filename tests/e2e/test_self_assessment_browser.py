@@ -90,8 +90,11 @@ def test_register_assess_close_resume_submit_download(live_server, browser_facto
     page.goto(f"{base}/register")
     wait_focus(page, "institution_name")
     page.keyboard.type(INSTITUTION)
-    page.keyboard.press("Tab")
-    page.keyboard.type("Per")  # type-ahead in the country list picks Perú
+    page.keyboard.press("Tab")  # the country picker's search box
+    page.keyboard.type("Perú")
+    page.keyboard.press("Enter")  # the only match is chosen and the list gets the focus
+    assert page.evaluate("document.activeElement.id") == "country"
+    assert page.evaluate("document.getElementById('country').value") == "PE"
     page.keyboard.press("Tab")
     page.keyboard.type("Lima")
     page.keyboard.press("Tab")  # type of institution: keep the default

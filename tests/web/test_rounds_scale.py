@@ -310,3 +310,17 @@ def test_an_import_checked_on_one_app_server_is_applied_on_another(tmp_path, app
     for server in (first, second):
         with server.app_context():
             db.engine.dispose()
+
+
+def test_a_round_nobody_takes_part_in_is_refused_and_a_form_without_the_choice_takes_the_default(app, staff, staff_client):
+    seed(app, 12)  # synthetic providers only
+    problems = refused(app, staff, {"include_synthetic": False})
+    assert ("countries", "No active provider takes part in this round.") in [(p["field"], p["msgid"]) for p in problems]
+    form = {"name": "Sin casilla", "rule": "quota", "default_quota": "1", "draws": "0", "seed": "1",
+            **{f"weight_{c}": "1" for c in CATEGORIES}}
+    response = staff_client.post("/rounds/new", data=form)  # a client that does not send include_synthetic
+    assert response.status_code == 302
+    settings, codes = stored(app, int(response.headers["Location"].rsplit("/", 1)[1]))
+    assert settings["include_synthetic"] is True and len(codes) == 12
+    unticked = staff_client.post("/rounds/new", data={**form, "include_synthetic": "0"})  # the page, box not ticked
+    assert unticked.status_code == 422 and "No active provider takes part in this round." in text(unticked)
