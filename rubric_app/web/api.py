@@ -467,8 +467,9 @@ def create_round():
     body = _json_body()
     if not isinstance(body, dict):
         raise Invalid("Send the round as a JSON object: {name, weights, knockouts, min_scores, rule, quotas, default_quota, threshold, draws, "
-                      "seed, letter_terms}.")
-    known = {"name", "weights", "knockouts", "min_scores", "rule", "quotas", "default_quota", "threshold", "draws", "seed", "letter_terms"}
+                      "seed, countries, include_synthetic, letter_terms}.")
+    known = {"name", "weights", "knockouts", "min_scores", "rule", "quotas", "default_quota", "threshold", "draws", "seed", "letter_terms",
+             "countries", "include_synthetic"}
     unknown = sorted(set(body) - known)
     if unknown:
         raise Invalid(f"Unknown fields: {', '.join(unknown)}.", [{"field": k, "message": "unknown field"} for k in unknown])

@@ -132,6 +132,10 @@ def openapi_document() -> dict:
                     "quotas": {"type": "object", "description": "country code -> number selected", "additionalProperties": {"type": "integer"}},
                     "default_quota": {"type": "integer"}, "threshold": {"type": ["number", "null"]},
                     "draws": {"type": "integer", "minimum": 0}, "seed": {"type": "integer"},
+                    "countries": {"type": "array", "items": {"type": "string", "pattern": "^[A-Z]{2}$"},
+                                  "description": "ISO 3166 codes the round covers (default: every country of the providers taking part)"},
+                    "include_synthetic": {"type": "boolean", "description": "whether synthetic (SYN-) providers take part; "
+                                          "default: false when any real provider exists, else true"},
                     "letter_terms": {"$ref": "#/components/schemas/LetterTerms"}}},
                 "LetterTerms": {"type": "object", "additionalProperties": False,
                                 "description": "the commitment letters' term and quantified targets (defaults 24, 4, 60, 2)", "properties": {

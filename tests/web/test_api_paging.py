@@ -223,3 +223,13 @@ def test_a_token_s_last_use_is_written_at_most_once_a_minute(app, factory, monke
     monkeypatch.setattr(accounts, "utcnow", lambda: later)
     assert client.get(f"{API}/assessments", headers=headers).status_code == 200
     assert last_used().replace(tzinfo=None) == later.replace(tzinfo=None)
+
+
+def test_a_round_over_the_api_chooses_its_countries_and_synthetic_providers(app, api, pool):  # noqa: F811
+    body = create_round(api, quotas={"PE": 1}, countries=["PE"], include_synthetic=False)
+    assert body["settings"]["countries"] == ["PE"] and body["settings"]["include_synthetic"] is False
+    assert {r["country"] for r in body["results"]} == {"PE"} and set(body["counts"]["by_country"]) == {"PE"}
+    assert set(body["settings"]["weights"]) == {"marketing", "legal", "finance", "inclusion", "infrastructure", "management", "digital"}
+    refused = api.post("/selection-rounds", json={**QUOTA_ROUND, "countries": ["PE"]})  # a quota for AR, not covered
+    assert refused.status_code == 422
+    assert api.post("/selection-rounds", json={**QUOTA_ROUND, "include_synthetic": "yes"}).status_code == 422
