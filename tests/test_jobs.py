@@ -258,6 +258,11 @@ def test_with_redis_jobs_go_to_rq_workers_and_any_app_server_serves_the_result(t
     with other.get(f"/jobs/{job_id}/result") as result:
         assert result.status_code == 200 and result.mimetype == "application/zip"
     connection.flushdb()
+    connection.close()
+    for application in (first, second):
+        application.extensions["jobs"].connection.close()
+        with application.app_context():
+            db.engine.dispose()
 
 
 def _second_app(folder, shared):

@@ -90,20 +90,21 @@ def cluster(tmp_path):
               for email in ("staff@two.example", "reviewer@two.example", *(f"member{i}@two.example" for i in range(3)))}
 
     processes, bases = [], []
+    logs = [open(tmp_path / f"{name}.log", "w") for name in ("a", "b", "worker")]
     try:
         for instance_env in envs[:2]:
             port = free_port()
             process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:rubric_app.gunicorn_conf",
                                         "--access-logfile", "/dev/null"], env=dict(instance_env, PORT=str(port)), cwd=tmp_path,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                                       stdout=subprocess.DEVNULL, stderr=logs[len(processes)], start_new_session=True)
             processes.append(process)
             bases.append(f"http://127.0.0.1:{port}")
         worker = subprocess.Popen([sys.executable, "-m", "flask", "--app", "rubric_app", "worker"], env=envs[2], cwd=tmp_path,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                                  stdout=subprocess.DEVNULL, stderr=logs[2], start_new_session=True)
         processes.append(worker)
         for base, process in zip(bases, processes):
             def up(base=base, process=process):
-                assert process.poll() is None, process.stderr.read().decode()[-3000:]
+                assert process.poll() is None, Path(logs[0].name).read_text()[-3000:] + Path(logs[1].name).read_text()[-3000:]
                 try:
                     return requests.get(base + "/healthz", timeout=5).status_code == 200
                 except requests.RequestException:
@@ -119,7 +120,10 @@ def cluster(tmp_path):
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        for log in logs:
+            log.close()
         connection.flushdb()
+        connection.close()
         drop_everything(PG_URL)
 
 
