@@ -31,7 +31,7 @@ def init_cache(app: Flask) -> None:
         app.config.setdefault("CACHE_REDIS_URL", redis_url)
     else:
         app.config.setdefault("CACHE_TYPE", "SimpleCache")
-        app.config.setdefault("CACHE_THRESHOLD", 64)
+        app.config.setdefault("CACHE_THRESHOLD", 256)
     app.config.setdefault("CACHE_KEY_PREFIX", "rubric:")
     app.config.setdefault("CACHE_DEFAULT_TIMEOUT", 3600)
     cache.init_app(app)
@@ -154,8 +154,9 @@ limiter = Limiter(key_func=get_remote_address, strategy="moving-window")
 
 
 def init_limiter(app: Flask) -> None:
-    """Wire the limiter: storage from the instance config, else ``RATELIMIT_STORAGE_URI`` in the environment, else memory."""
-    app.config.setdefault("RATELIMIT_STORAGE_URI", os.environ.get("RATELIMIT_STORAGE_URI") or "memory://")
+    """Wire the limiter: storage from the instance config, else ``RATELIMIT_STORAGE_URI`` in the environment, else the
+    app's Redis (``REDIS_URL``: the counts are shared by every process and machine), else memory."""
+    app.config.setdefault("RATELIMIT_STORAGE_URI", os.environ.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     for name, value in RATE_LIMIT_DEFAULTS.items():
         app.config.setdefault(name, value)

@@ -435,3 +435,42 @@ class PendingUpload(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     #: after this the upload is no longer applied and is removed
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AssessmentScore(Base):
+    """One stored score of an assessment as a number: the comparison counts these rows.
+
+    A copy of the JSON columns ``self_scores`` / ``validated_scores``, written in the same transaction by
+    :func:`rubric_app.services.score_rows.write_score_rows` wherever those are written or cleared.
+    """
+
+    __tablename__ = "assessment_scores"
+
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id", ondelete="CASCADE"), primary_key=True)
+    #: "self" (from ``self_scores``) or "validated" (from ``validated_scores``)
+    basis: Mapped[str] = mapped_column(String(9), primary_key=True)
+    #: a dimension id of the assessment's instrument version, or "index"
+    measure: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: the score times 100 (2.67 -> 267, index 41.7 -> 4170); None where the JSON holds none
+    hundredths: Mapped[int | None] = mapped_column(Integer)
+
+    # SQLite keeps the rows in the primary key's b-tree: a lookup by assessment reads the score with no second seek
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
+class LevelPair(Base):
+    """A (self-assessed, validated) level pair of a criterion, by dimension: the agreement statistics count these rows.
+
+    A copy of the JSON column ``level_pairs`` (its lists in their order), written with :class:`AssessmentScore`.
+    """
+
+    __tablename__ = "assessment_level_pairs"
+
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id", ondelete="CASCADE"), primary_key=True)
+    dimension_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: the pair's place in the dimension's list (0, 1, ...)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    self_level: Mapped[int] = mapped_column(Integer)
+    validated_level: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = {"sqlite_with_rowid": False}

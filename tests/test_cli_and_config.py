@@ -157,3 +157,17 @@ def test_shipped_definitions_folder_is_copied_intact(tmp_path):
     from rubric_app.domain.instruments import validate_path
 
     assert validate_path(target) == []
+
+
+def test_rate_limit_counts_go_to_the_apps_redis_unless_another_store_is_named(tmp_path, monkeypatch):
+    """With REDIS_URL (several processes or machines) the throttling counts are shared there; an explicit
+    RATELIMIT_STORAGE_URI wins; without either they stay in memory. (No connection is made here.)"""
+    from tests.conftest import make_app
+
+    monkeypatch.delenv("RATELIMIT_STORAGE_URI", raising=False)
+    for name in "abc":
+        (tmp_path / name).mkdir()
+    assert make_app(tmp_path / "a").config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert make_app(tmp_path / "b", REDIS_URL="redis://127.0.0.1:6379/14").config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/14"
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/13")
+    assert make_app(tmp_path / "c", REDIS_URL="redis://127.0.0.1:6379/14").config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/13"

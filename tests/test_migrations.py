@@ -24,7 +24,8 @@ from rubric_app.models import Assessment, Base, Institution, PlanEdit, Provider,
 from tests.conftest import ON_POSTGRES, PG_URL, drop_everything
 
 INITIAL, RECORD_VERSIONS, ACCOUNTS, LETTER_TERMS = "0001_initial_schema", "0002_record_versions", "0003_accounts_and_sessions", "0004_letter_terms"
-PROVIDER_SEARCH, JOBS, HEAD = "0005_provider_search_and_archive", "0006_jobs", "0007_pending_uploads"
+PROVIDER_SEARCH, JOBS, PENDING_UPLOADS = "0005_provider_search_and_archive", "0006_jobs", "0007_pending_uploads"
+HEAD = "0008_score_columns"
 LETTER_TERM_DEFAULTS = {"letter_months": 24, "courses_per_year": 4, "women_share": 60, "facilitators": 2}
 VERSIONED = ("assessments", "answers", "plan_items", "providers", "selection_rounds")
 UPGRADE_HINT = ("run 'flask --app rubric_app db upgrade' (back up first: 'flask --app rubric_app db backup FILE').")
@@ -295,8 +296,8 @@ def test_upgrade_from_0006_to_0007_keeps_every_row_and_adds_an_empty_pending_upl
     insert_rows(engine)
     schema.upgrade(engine, JOBS)
     before = all_rows(engine)
-    result = schema.upgrade(engine)
-    assert (result.before, result.after) == (JOBS, HEAD)
+    result = schema.upgrade(engine, PENDING_UPLOADS)
+    assert (result.before, result.after) == (JOBS, PENDING_UPLOADS)
     after = all_rows(engine)
     assert {name: rows for name, rows in after.items() if name in before} == before
     with engine.connect() as conn:
@@ -541,7 +542,7 @@ def test_postgresql_backup_and_restore_round_trip(app, tmp_path):
 def test_migrations_ship_with_the_package():
     setup = (PROJECT_ROOT / "setup.cfg").read_text()
     assert "migrations/versions/*.py" in setup and "alembic>=" in setup
-    assert schema.known_revisions() == [INITIAL, RECORD_VERSIONS, ACCOUNTS, LETTER_TERMS, PROVIDER_SEARCH, JOBS, HEAD]
+    assert schema.known_revisions() == [INITIAL, RECORD_VERSIONS, ACCOUNTS, LETTER_TERMS, PROVIDER_SEARCH, JOBS, PENDING_UPLOADS, HEAD]
     assert schema.head_revision() == HEAD
     assert (schema.MIGRATIONS / "env.py").exists()
     assert not (PROJECT_ROOT / "alembic.ini").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, NamedTuple
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -16,6 +16,7 @@ from ..domain.scoring import AnswerError, CriterionAnswer, RubricScores, missing
 from ..models import (DRAFT, PLAN_STATUSES, SUBMITTED, VALIDATED, Answer, Assessment, AuditEntry, Institution, PlanEdit, ReviewEvent, User,
                       utcnow)
 from . import N_, Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, PreconditionRequired, commit_or_conflict
+from .score_rows import write_score_rows
 
 #: the most answers one request may carry (a rubric has far fewer criteria)
 MAX_ANSWERS_PER_REQUEST = 500
@@ -69,13 +70,40 @@ def get_assessment(session: Session, user: User, assessment_id: int, *, edit: bo
     if with_plan:
         eager.append(selectinload(Assessment.plan_items))
     assessment = session.scalar(select(Assessment).options(*eager).where(Assessment.id == assessment_id))
-    own = assessment is not None and user.role == "member" and assessment.institution_id == user.institution_id
-    reader = assessment is not None and user.role in READER_ROLES and assessment.status in (SUBMITTED, VALIDATED)
+    _check_access(user, assessment.status if assessment else None, assessment.institution_id if assessment else None, edit)
+    return assessment
+
+
+def _check_access(user: User, status: str | None, institution_id: int | None, edit: bool) -> None:
+    """Who may see (or edit) an assessment: its own institution's members; readers once it is submitted.
+    ``status`` None means there is no such assessment."""
+    own = status is not None and user.role == "member" and institution_id == user.institution_id
+    reader = status is not None and user.role in READER_ROLES and status in (SUBMITTED, VALIDATED)
     if not (own or (reader and not edit)):
         raise NotFound(N_("Assessment not found."))
-    if edit and assessment.status != DRAFT:
+    if edit and status != DRAFT:
         raise Conflict(N_("This assessment has been submitted; its answers are locked."))
-    return assessment
+
+
+class Stamp(NamedTuple):
+    """What identifies one state of an assessment as pages and the API show it: any change to the
+    assessment bumps ``version``; a change to its institution bumps ``institution_version``."""
+
+    id: int
+    version: int
+    status: str
+    institution_id: int
+    institution_version: int
+
+
+def assessment_stamp(session: Session, user: User, assessment_id: int) -> Stamp:
+    """The stamp of one assessment the user may see (one small query; the same rule as
+    :func:`get_assessment`, which a page calls only when it has to draw anew)."""
+    row = session.execute(select(Assessment.id, Assessment.version, Assessment.status, Assessment.institution_id, Institution.version)
+                          .join(Institution, Institution.id == Assessment.institution_id)
+                          .where(Assessment.id == assessment_id)).one_or_none()
+    _check_access(user, row[2] if row else None, row[3] if row else None, False)
+    return Stamp(*row)
 
 
 class DraftInProgress(Conflict):
@@ -535,6 +563,7 @@ def submit(session: Session, registry: Registry, user: User, assessment: Assessm
     assessment.status = SUBMITTED
     assessment.submitted_at = utcnow()
     assessment.self_scores = scores_record(score_rubric(rubric, answers))
+    write_score_rows(session, [assessment])
     assessment.events.append(ReviewEvent(user_id=user.id, action="submitted"))
     session.add(AuditEntry(user_id=user.id, assessment_id=assessment.id, field="status", old=DRAFT, new=SUBMITTED))
     session.flush()

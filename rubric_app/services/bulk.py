@@ -12,6 +12,7 @@ from ..domain.instruments import Rubric
 from ..domain.scoring import CriterionAnswer, score_rubric
 from ..models import INSTITUTION_TYPES, SECTORS, SUBMITTED, VALIDATED, Answer, Assessment, Institution, utcnow
 from .assessments import scores_record
+from .score_rows import write_score_rows
 
 BATCH = 1000
 
@@ -62,6 +63,7 @@ def bulk_assessments(session: Session, rubric: Rubric, count: int, countries: Se
                                 "updated_at": now})
         session.execute(insert(Institution), institutions)
         session.execute(insert(Assessment), assessments)
+        write_score_rows(session, assessments)
         session.execute(insert(Answer), answers)
         session.commit()
         done += size
@@ -72,5 +74,6 @@ def bulk_assessments(session: Session, rubric: Rubric, count: int, countries: Se
 
         for table in ("institutions", "assessments", "answers"):
             session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"))
+        session.execute(text("ANALYZE institutions, assessments, assessment_scores, assessment_level_pairs"))  # the planner sees the new rows
         session.commit()
     return done

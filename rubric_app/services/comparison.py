@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 
-from sqlalchemy import JSON, String, case, cast, func, literal, select, true, union_all
+from sqlalchemy import Integer, String, case, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from ..domain.comparison import (
@@ -33,8 +33,9 @@ from ..domain.comparison import (
 from ..domain.instruments import Registry, Rubric
 from ..extensions import app_cache
 from ..inputs import MAX_ID, ascii_int
-from ..models import SUBMITTED, VALIDATED, Assessment, Institution, User
+from ..models import SUBMITTED, VALIDATED, Assessment, AssessmentScore, Institution, LevelPair, User
 from . import N_, Forbidden, Invalid
+from .score_rows import SCORE_COLUMNS, score_value, write_score_rows
 
 COMPARE_ROLES = ("reviewer", "staff", "admin")
 #: base histogram bins: 20 index points and one level, twice the protection interval
@@ -275,20 +276,14 @@ def _rubric_of(session: Session, registry: Registry, filters: Filters) -> Rubric
     return rubric
 
 
-def _latest(filters: Filters, rubric: Rubric, keys: list[str], *, by_round_only: bool = False):
-    """A CTE of the latest assessment per institution on the rubric's version (the universe):
-    ids, round, country, synthetic flag, level pairs and the stored scores as text ``s0``,
-    ``s1``... (one per key, in order).  Kept narrow: the database materializes it once for every
-    count taken from it."""
-    scores = Assessment.validated_scores if filters.basis == "validated" else Assessment.self_scores
-    order = [Assessment.round_number.desc()]
-    if not by_round_only:
-        order.append(Assessment.submitted_at.desc().nulls_last())
-    order.append(Assessment.id.desc())
+def _latest(filters: Filters, rubric: Rubric):
+    """A CTE of the latest assessment per institution on the rubric's version (the universe): ids,
+    round, country and synthetic flag.  Kept narrow: the database materializes it once for every
+    count taken from it, and the counts join it to the score rows by assessment id."""
+    order = [Assessment.round_number.desc(), Assessment.submitted_at.desc().nulls_last(), Assessment.id.desc()]
     rank = func.row_number().over(partition_by=Assessment.institution_id, order_by=order)
-    ranked = (select(Assessment.id, Assessment.institution_id, Assessment.round_number, Assessment.level_pairs,
-                     Institution.country, Institution.synthetic,
-                     *[scores[key].as_string().label(f"s{i}") for i, key in enumerate(keys)], rank.label("rank"))
+    ranked = (select(Assessment.id, Assessment.institution_id, Assessment.round_number, Institution.country, Institution.synthetic,
+                     rank.label("rank"))
               .join(Institution, Institution.id == Assessment.institution_id)
               .where(*_conditions(filters, by_country=False), Assessment.instrument_id == rubric.id,
                      Assessment.instrument_version == rubric.version)
@@ -296,63 +291,95 @@ def _latest(filters: Filters, rubric: Rubric, keys: list[str], *, by_round_only:
     return select(*[c for c in ranked.c if c.key != "rank"]).where(ranked.c.rank == 1).cte("latest")
 
 
-def _counted(session: Session, latest, keys: list[str]) -> tuple[dict, dict[str, int], dict[str, int], dict]:
+#: what each row of :func:`_counted`'s statement carries (``kind``: one of these)
+_COUNTRY, _SCORE, _PAIR = range(3)
+
+
+def _counted(session: Session, latest, basis: str, keys: list[str]) -> tuple[dict, dict[str, int], dict[str, int], dict]:
     """Everything the published figures need, counted by the database in one statement over the
-    universe (so the latest assessment per institution is picked once):
+    universe (so the latest assessment per institution is picked once), from the score rows
+    (:mod:`.score_rows`):
 
     * ``scores[country][key][score]``: institutions with that stored score (keys: dimensions, "index");
     * institutions and synthetic institutions per country;
     * ``pairs[(country, dimension id)]``: (times each (self, validated) level pair occurs,
-      institutions giving pairs), from the stored level pairs through the JSON table functions
-      of SQLite or PostgreSQL.
+      institutions giving pairs: each has exactly one pair at position 0 in the dimension).
+
+    Assessments of the universe that have no score rows of the basis (data written around the
+    services) get them from their JSON first, in the caller's transaction (see :func:`_write_unwritten`).
     """
-    parts = [select(literal(0).label("kind"), latest.c.country, literal(None, String).label("key"), literal(None, String).label("value"),
-                    func.count().label("n"), func.sum(case((latest.c.synthetic, 1), else_=0)).label("extra"))
-             .group_by(latest.c.country)]
-    for i in range(len(keys)):
-        column = latest.c[f"s{i}"]
-        parts.append(select(literal(1), latest.c.country, literal(str(i), String), column, func.count(), literal(0))
-                     .where(column.is_not(None)).group_by(latest.c.country, column))
-    if session.get_bind().dialect.name == "postgresql":
-        pairs_json = cast(latest.c.level_pairs, JSON)
-        dims = func.json_each(pairs_json).table_valued("key", "value").alias("d")
-        items = func.json_array_elements(dims.c.value).table_valued("value").render_derived().alias("p")
-        is_object = func.json_typeof(pairs_json) == "object"
-    else:
-        dims = func.json_each(latest.c.level_pairs).table_valued("key", "value").alias("d")
-        items = func.json_each(dims.c.value).table_valued("value").alias("p")
-        is_object = func.json_type(latest.c.level_pairs) == "object"
-    base = select(latest.c.country, latest.c.institution_id, dims.c.key.label("dim"), cast(items.c.value, String).label("pair")) \
-        .select_from(latest).join(dims, true()).join(items, true()).where(latest.c.level_pairs.is_not(None), is_object).subquery()
-    parts.append(select(literal(2), base.c.country, base.c.dim, base.c.pair, func.count(), literal(0))
-                 .group_by(base.c.country, base.c.dim, base.c.pair))
-    parts.append(select(literal(3), base.c.country, base.c.dim, literal(None, String), func.count(func.distinct(base.c.institution_id)),
-                        literal(0)).group_by(base.c.country, base.c.dim))
+    scores_of = AssessmentScore.__table__.alias("s")
+    pairs_of = LevelPair.__table__.alias("p")
+    nothing = literal(None, Integer)
+    statement = union_all(
+        select(literal(_COUNTRY).label("kind"), latest.c.country, literal(None, String).label("key"),
+               func.sum(case((latest.c.synthetic, 1), else_=0)).label("a"), nothing.label("b"), func.count().label("n"),
+               nothing.label("firsts"))
+        .group_by(latest.c.country),
+        # an assessment without rows of the basis comes out as (country, NULL, NULL)
+        select(literal(_SCORE), latest.c.country, scores_of.c.measure, scores_of.c.hundredths, nothing, func.count(), nothing)
+        .select_from(latest).outerjoin(scores_of, (scores_of.c.assessment_id == latest.c.id) & (scores_of.c.basis == basis))
+        .group_by(latest.c.country, scores_of.c.measure, scores_of.c.hundredths),
+        select(literal(_PAIR), latest.c.country, pairs_of.c.dimension_id, pairs_of.c.self_level, pairs_of.c.validated_level,
+               func.count(), func.sum(case((pairs_of.c.position == 0, 1), else_=0)))
+        .select_from(latest).join(pairs_of, pairs_of.c.assessment_id == latest.c.id)
+        .group_by(latest.c.country, pairs_of.c.dimension_id, pairs_of.c.self_level, pairs_of.c.validated_level),
+    )
+    rows = session.execute(statement).all()
+    if any(kind == _SCORE and key is None for kind, _c, key, *_rest in rows) and _write_unwritten(session, latest, basis):
+        rows = session.execute(statement).all()
+    wanted = set(keys)
     scores: dict[str, dict[str, dict[Decimal, int]]] = {}
     institutions: dict[str, int] = {}
     synthetic: dict[str, int] = {}
     pairs: dict[tuple[str, str], tuple[dict[tuple[int, int], int], int]] = {}
-    parsed: dict[str, tuple[int, int]] = {}
-    for kind, country, key, value, n, extra in session.execute(union_all(*parts)):
-        if kind == 0:
+    for kind, country, key, a, b, n, firsts in rows:
+        if kind == _COUNTRY:
             scores.setdefault(country, {})
             institutions[country] = n
-            synthetic[country] = int(extra or 0)
-        elif kind == 1:
-            cell = scores.setdefault(country, {}).setdefault(keys[int(key)], {})
-            number = Decimal(value)
-            cell[number] = cell.get(number, 0) + n
+            synthetic[country] = int(a or 0)
+        elif kind == _SCORE:
+            if key not in wanted or a is None:
+                continue
+            value = score_value(key, a)
+            cell = scores.setdefault(country, {}).setdefault(key, {})
+            cell[value] = cell.get(value, 0) + n
         else:
             counted, total = pairs.get((country, key), ({}, 0))
-            if kind == 3:
-                total = n
-            else:
-                if value not in parsed:
-                    own_level, checked_level = json.loads(value)
-                    parsed[value] = (own_level, checked_level)
-                counted[parsed[value]] = counted.get(parsed[value], 0) + n
-            pairs[(country, key)] = (counted, total)
+            counted[(a, b)] = counted.get((a, b), 0) + n
+            pairs[(country, key)] = (counted, total + int(firsts or 0))
     return scores, institutions, synthetic, pairs
+
+
+def _write_unwritten(session: Session, latest, basis: str) -> bool:
+    """Write the score rows of the universe's assessments that have none of ``basis`` (their JSON
+    scores were written around the services, e.g. inserted directly), copied from the JSON in the
+    caller's transaction.  True when some were written."""
+    scores_of = AssessmentScore.__table__.alias("s")
+    written = select(scores_of.c.assessment_id).where(scores_of.c.assessment_id == latest.c.id, scores_of.c.basis == basis)
+    found = session.execute(select(Assessment.id.label("id"), Assessment.self_scores, Assessment.validated_scores, Assessment.level_pairs)
+                            .join(latest, latest.c.id == Assessment.id).where(~written.exists())).mappings().all()
+    copies = [row for row in found if isinstance(row[SCORE_COLUMNS[basis]], dict)]
+    if copies:
+        write_score_rows(session, copies)
+    return bool(copies)
+
+
+def _institution_rows(session: Session, latest, basis: str, keys: list[str], chosen: set[str]) -> list[dict]:
+    """One row per institution of the chosen countries (all when none are): name, country, the
+    assessment compared and its scores (one primary-key lookup per score)."""
+    joined = latest.join(Institution, Institution.id == latest.c.institution_id)
+    columns = []
+    for i, key in enumerate(keys):
+        score = AssessmentScore.__table__.alias(f"s{i}")
+        joined = joined.outerjoin(score, (score.c.assessment_id == latest.c.id) & (score.c.basis == basis) & (score.c.measure == key))
+        columns.append(score.c.hundredths)
+    query = select(Institution.name, latest.c.country, latest.c.id, latest.c.round_number, *columns).select_from(joined)
+    if chosen:
+        query = query.where(latest.c.country.in_(sorted(chosen)))
+    return [{"institution": name, "country": country, "assessment": assessment_id, "round": round_number,
+             **{key: score_value(key, stored) for key, stored in zip(keys, stored_scores, strict=True)}}
+            for name, country, assessment_id, round_number, *stored_scores in session.execute(query)]
 
 
 def _compute(session: Session, registry: Registry, filters: Filters, with_institutions: bool, k: int) -> Comparison:
@@ -360,8 +387,8 @@ def _compute(session: Session, registry: Registry, filters: Filters, with_instit
     chosen = set(filters.countries)
     dims = [d.id for d in rubric.dimensions]
     keys = [*dims, "index"]
-    latest = _latest(filters, rubric, keys)
-    counts, per_country, synthetic, pairs = _counted(session, latest, keys)
+    latest = _latest(filters, rubric)
+    counts, per_country, synthetic, pairs = _counted(session, latest, filters.basis, keys)
     shown = chosen or None
     table = aggregate_counts(counts, dims, countries=shown, min_cell=k)
     selected: dict[str, dict[Decimal, int]] = {key: {} for key in keys}
@@ -376,16 +403,7 @@ def _compute(session: Session, registry: Registry, filters: Filters, with_instit
     score_edges, score_counts = {}, {}
     for d in dims:
         score_edges[d], score_counts[d] = _published_counts(selected[d], SCORE_EDGES, k)
-    institutions = []
-    if with_institutions:
-        query = select(Institution.name, latest.c.country, latest.c.id, latest.c.round_number,
-                       *[latest.c[f"s{i}"] for i in range(len(keys))]).join(Institution, Institution.id == latest.c.institution_id)
-        if chosen:
-            query = query.where(latest.c.country.in_(sorted(chosen)))
-        for name, country, assessment_id, round_number, *values in session.execute(query):
-            scores = [_decimal(v) for v in values]
-            institutions.append({"institution": name, "country": country, "assessment": assessment_id, "round": round_number,
-                                 **dict(zip(dims, scores[:-1], strict=True)), "index": scores[-1]})
+    institutions = _institution_rows(session, latest, filters.basis, keys, chosen) if with_institutions else []
     return Comparison(
         rubric=rubric,
         filters=filters,

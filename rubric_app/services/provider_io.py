@@ -31,7 +31,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -40,7 +40,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..domain.instruments import PROVIDER_SCALE, REQUIRED_LANGUAGES, ProviderInstrument
 from ..i18n import is_country
-from ..models import PROVIDER_TYPES, PendingUpload, Provider, User, utcnow
+from ..models import JOB_QUEUED, JOB_RUNNING, PROVIDER_TYPES, Job, PendingUpload, Provider, User, utcnow
 from . import N_, Conflict, Invalid, PreconditionFailed, PreconditionRequired
 from .providers import require_staff
 
@@ -68,6 +68,8 @@ NO = frozenset({"no", "não", "nao", "false", "0"})
 FORMULA_START = ("=", "+", "-", "@")
 
 MAX_ROWS = 50_000
+#: rows between two progress reports of a long import (a job's progress bar)
+PROGRESS_ROWS = 1000
 #: XLSX (zip) limits, checked before the workbook is opened
 MAX_XLSX_UNCOMPRESSED = 50 * 1024 * 1024
 MAX_XLSX_RATIO = 100
@@ -601,11 +603,12 @@ def _parse_row(row_number: int, cells: list[Any], index: dict[str, int], instrum
 
 
 def parse_file(filename: str, data: bytes, instrument: ProviderInstrument, *,
-               max_rows: int = MAX_ROWS) -> tuple[list[ProviderRow], list[ImportProblem]]:
+               max_rows: int = MAX_ROWS, progress: Callable[[int], None] | None = None) -> tuple[list[ProviderRow], list[ImportProblem]]:
     """Read and check a .csv or .xlsx provider file. Never raises on bad input.
 
     Returns the valid rows and every problem found; with a header problem, or a problem with
-    the whole file (row 0), no rows are returned.
+    the whole file (row 0), no rows are returned.  ``progress(rows read)`` is called every
+    :data:`PROGRESS_ROWS` rows.
     """
     expected = columns(instrument)
     rows: list[ProviderRow] = []
@@ -625,6 +628,8 @@ def parse_file(filename: str, data: bytes, instrument: ProviderInstrument, *,
                     return [], header_problems
                 continue
             count += 1
+            if progress is not None and count % PROGRESS_ROWS == 0:
+                progress(count)
             if count > max_rows:
                 return [], [_problem(0, "", count, N_("Too many rows: at most %(limit)s providers per file."), limit=max_rows)]
             row, row_problems = _parse_row(row_number, cells, index, instrument)
@@ -645,6 +650,39 @@ def parse_file(filename: str, data: bytes, instrument: ProviderInstrument, *,
     if index is None:
         return [], [_problem(0, "", filename, N_("The file has no header row."))]
     return rows, problems
+
+
+def count_rows(filename: str, data: bytes) -> int:
+    """About how many provider rows a file holds (its non-blank lines, or the sheet's rows, less the
+    header), found without checking them: it chooses between importing at once and as a job.
+    0 for a file that cannot be read (importing it reports why)."""
+    name = (filename or "").lower()
+    try:
+        if name.endswith(".csv"):
+            lines = sum(1 for line in _decode(data).splitlines() if line.strip(" \t,;\"'"))
+            return max(lines - 1, 0)
+        if name.endswith(".xlsx"):
+            _check_zip(data)
+            from openpyxl import load_workbook
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+                try:
+                    if not wb.worksheets:
+                        return 0
+                    sheet = wb.worksheets[0]
+                    last = sheet.max_row  # from the sheet's stated dimension; None when it states none
+                    if last is None:
+                        last = sum(1 for _row in sheet.iter_rows(values_only=True))
+                finally:
+                    wb.close()
+            return max(int(last) - 1, 0)
+    except _FileProblem:
+        return 0
+    except Exception:  # noqa: BLE001 - a damaged workbook: importing it says what is wrong
+        return 0
+    return 0
 
 
 # --------------------------------------------------------------------------- import
@@ -699,14 +737,23 @@ def plan_import(session: Session, rows: list[ProviderRow]) -> ImportPlan:
     return plan
 
 
-def _apply(session: Session, plan: ImportPlan) -> None:
-    for row in plan.creates:
-        session.add(Provider(
+def _apply(session: Session, plan: ImportPlan, progress: Callable[[int], None] | None = None) -> None:
+    """Put the plan in the session (the caller commits). ``progress(providers prepared)`` is called
+    while the new providers are built, before anything is added to the session (so a progress
+    report may commit the session without writing half an import)."""
+    created = []
+    for done, row in enumerate(plan.creates, start=1):
+        created.append(Provider(
             code=row.code, name=row.name, country=row.country, city=row.city, type=row.type,
             contact_name=row.contact_name, contact_email=row.contact_email, contact_phone=row.contact_phone,
             legal_representative=row.legal_representative or "", legal_representative_position=row.legal_representative_position or "",
             facts=dict(row.facts), item_scores=dict(row.item_scores), synthetic=False,
         ))
+        if progress is not None and done % PROGRESS_ROWS == 0:
+            progress(done)
+    if progress is not None:
+        progress(len(created))
+    session.add_all(created)
     existing = _existing(session, [row.code for row, _ in plan.updates])
     for row, changes in plan.updates:
         provider = existing[row.code]
@@ -721,8 +768,8 @@ def _apply(session: Session, plan: ImportPlan) -> None:
 
 
 def import_providers(session: Session, filename: str, data: bytes, instrument: ProviderInstrument, *,
-                     dry_run: bool, expected_stamp: str | None = None,
-                     require_precondition: bool = False) -> tuple[ImportPlan | None, list[ImportProblem]]:
+                     dry_run: bool, expected_stamp: str | None = None, require_precondition: bool = False,
+                     progress: Callable[[int, int], None] | None = None) -> tuple[ImportPlan | None, list[ImportProblem]]:
     """Check the file, plan the upsert and (unless ``dry_run``) apply it in one transaction.
 
     With any problem in the file nothing is written and the plan is None.  Importing the same
@@ -730,12 +777,28 @@ def import_providers(session: Session, filename: str, data: bytes, instrument: P
     :attr:`ImportPlan.stamp` of the dry run the person checked: if any provider of the file changed
     since, nothing is written (:class:`PreconditionFailed`, with the new plan's stamp).  With
     ``require_precondition`` a file that updates existing providers needs that stamp.
+
+    ``progress(done, total)`` (a job's progress) counts rows read, then (applying) new providers
+    built; ``total`` is the rows once (dry run) or twice.  It is only called while the session holds
+    no change of the import's, so it may commit the session.
     """
-    rows, problems = parse_file(filename, data, instrument)
+    steps = 1 if dry_run else 2
+    reading = None
+    if progress is not None:
+        expected = max(count_rows(filename, data), 1)
+
+        def reading(rows_read: int) -> None:
+            progress(min(rows_read, expected), max(expected, rows_read) * steps)
+
+        progress(0, expected * steps)
+    rows, problems = parse_file(filename, data, instrument, progress=reading)
     if problems:
         return None, problems
+    read = max(len(rows), 1)
     try:
         plan = plan_import(session, rows)
+        if progress is not None:
+            progress(read, read * steps)
         if not dry_run and expected_stamp is not None and expected_stamp != plan.stamp:
             raise PreconditionFailed(N_("Some providers in this file changed after it was checked; nothing was imported. "
                                         "Check the file again."), [{"field": "stamp", "current": plan.stamp}])
@@ -743,8 +806,10 @@ def import_providers(session: Session, filename: str, data: bytes, instrument: P
             raise PreconditionRequired("This file updates existing providers: run it with dry_run=1 first and send its "
                                        "\"stamp\" as If-Match.", [{"field": "If-Match", "current": plan.stamp}])
         if not dry_run and plan.has_changes:
-            _apply(session, plan)
+            _apply(session, plan, (lambda built: progress(read + built, read * steps)) if progress is not None else None)
             session.commit()
+        if progress is not None:
+            progress(read * steps, read * steps)
     except (IntegrityError, StaleDataError):
         session.rollback()
         raise Conflict(N_("The providers changed while the file was imported; nothing was saved. Try again.")) from None
@@ -752,6 +817,17 @@ def import_providers(session: Session, filename: str, data: bytes, instrument: P
         session.rollback()
         raise
     return plan, []
+
+
+def plan_json(plan: ImportPlan, *, dry_run: bool) -> dict:
+    """What an import created, updated and left unchanged (or would, in a dry run), as the API answers it."""
+    return {
+        "dry_run": dry_run,
+        "created": [r.code for r in plan.creates],
+        "updated": [{"code": r.code, "changes": {k: {"old": v[0], "new": v[1]} for k, v in changes.items()}} for r, changes in plan.updates],
+        "unchanged": plan.unchanged,
+        "stamp": plan.stamp,
+    }
 
 
 # --------------------------------------------------------------------------- uploads waiting to be applied
@@ -763,14 +839,18 @@ UPLOAD_MAX_AGE = 3600
 def keep_upload(session: Session, user: User, filename: str, data: bytes, stamp: str, *,
                 max_age: int = UPLOAD_MAX_AGE, now: datetime | None = None) -> str:
     """Keep a file ``user`` checked in a dry run until they apply it (at most ``max_age`` seconds) and
-    return the token that names it. One pending upload per person: it replaces their earlier one.
+    return the token that names it. One pending upload per person: it replaces their earlier one,
+    unless an unfinished job of theirs (a check or an import) is still to read that one.
 
     Kept in the database, so any app server can apply an upload another one checked.
     """
     require_staff(user)
     now = now or utcnow()
     forget_expired_uploads(session, now=now)
-    session.execute(delete(PendingUpload).where(PendingUpload.user_id == user.id))
+    in_use = [params.get("upload_id") for params in session.scalars(
+        select(Job.params).where(Job.user_id == user.id, Job.status.in_((JOB_QUEUED, JOB_RUNNING)))) if isinstance(params, dict)]
+    session.execute(delete(PendingUpload).where(PendingUpload.user_id == user.id,
+                                                PendingUpload.id.not_in([i for i in in_use if isinstance(i, int)])))
     token = secrets.token_urlsafe(24)
     session.add(PendingUpload(token=token, user_id=user.id, filename=(filename or "upload")[:255], data=data, stamp=stamp or "",
                               created_at=now, expires_at=now + timedelta(seconds=max_age)))
@@ -785,6 +865,15 @@ def pending_upload(session: Session, user: User, token: str | None, *, now: date
     if not token or len(token) > 64:
         return None
     return session.scalar(select(PendingUpload).where(PendingUpload.token == token, PendingUpload.user_id == user.id,
+                                                      PendingUpload.expires_at > (now or utcnow())))
+
+
+def pending_upload_by_id(session: Session, user: User, upload_id: int, *, now: datetime | None = None) -> PendingUpload | None:
+    """As :func:`pending_upload`, by the upload's id (what a job keeps)."""
+    require_staff(user)
+    if isinstance(upload_id, bool) or not isinstance(upload_id, int) or not 0 < upload_id < 2**31:
+        return None
+    return session.scalar(select(PendingUpload).where(PendingUpload.id == upload_id, PendingUpload.user_id == user.id,
                                                       PendingUpload.expires_at > (now or utcnow())))
 
 

@@ -14,6 +14,7 @@ from ..domain.scoring import score_rubric
 from ..models import DRAFT, SUBMITTED, VALIDATED, Assessment, AuditEntry, Institution, ReviewEvent, User, search_fold, utcnow
 from . import N_, Forbidden, Invalid, NotFound, commit_or_conflict
 from .assessments import answer_map, bump_version, lock_assessment, rubric_for, scores_record
+from .score_rows import write_score_rows
 
 REVIEWER_ROLES = ("reviewer", "admin")
 #: who may read the audit log, each only the entries of their work (see :func:`audit_entries`)
@@ -73,18 +74,45 @@ def review_queue(session: Session, user: User, *, country: str | None = None, st
 
 
 def review_queue_rows(session: Session, user: User, *, country: str | None = None, status: str | None = None,
-                      round_number: int | None = None, search: str | None = None) -> list[QueueRow]:
+                      round_number: int | None = None, search: str | None = None, limit: int | None = None,
+                      offset: int = 0) -> list[QueueRow]:
     """The review queue: submitted and validated assessments (status None), or only those of
     ``status`` ("submitted", "validated" or "returned": drafts sent back to the institution),
     filtered by country, round and institution name (``search``: case- and accent-insensitive);
-    to review first, then by submission date."""
+    to review first, then by submission date (returned ones: newest return first). ``limit`` and
+    ``offset`` give one page of it (:func:`count_review_queue` counts them all)."""
+    query = _queue_query(session, user, country, status, round_number, search)
+    if query is None:
+        return []
+    if status != RETURNED:
+        query = query.order_by(Assessment.status, Assessment.submitted_at, Assessment.id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        return [QueueRow(a) for a in session.scalars(query.options(selectinload(Assessment.institution)))]
+    assessments = list(session.scalars(query.options(selectinload(Assessment.institution))))
+    returns = _latest_returns(session, [a.id for a in assessments])
+    rows = sorted((QueueRow(a, returns[a.id]) for a in assessments if a.id in returns),
+                  key=lambda r: (r.returned.at, r.assessment.id), reverse=True)
+    return rows[offset:] if limit is None else rows[offset:offset + limit]
+
+
+def count_review_queue(session: Session, user: User, *, country: str | None = None, status: str | None = None,
+                       round_number: int | None = None, search: str | None = None) -> int:
+    """How many rows :func:`review_queue_rows` has with the same filters."""
+    query = _queue_query(session, user, country, status, round_number, search)
+    if query is None:
+        return 0
+    return session.scalar(select(func.count()).select_from(query.with_only_columns(Assessment.id).subquery())) or 0
+
+
+def _queue_query(session: Session, user: User, country, status, round_number, search):
+    """The queue's assessments (unordered), or None when the search matches no institution."""
     require_reviewer(user)
     if status == RETURNED:
         statuses: tuple[str, ...] = (DRAFT,)
     else:
         statuses = (status,) if status in (SUBMITTED, VALIDATED) else (SUBMITTED, VALIDATED)
-    query = (select(Assessment).join(Institution).options(selectinload(Assessment.institution))
-             .where(Assessment.status.in_(statuses)))
+    query = select(Assessment).join(Institution, Institution.id == Assessment.institution_id).where(Assessment.status.in_(statuses))
     if country:
         query = query.where(Institution.country == country.upper())
     if round_number:
@@ -92,16 +120,11 @@ def review_queue_rows(session: Session, user: User, *, country: str | None = Non
     matching = institutions_matching(session, search)
     if matching is not None:
         if not matching:
-            return []
+            return None
         query = query.where(Assessment.institution_id.in_(matching))
     if status == RETURNED:
         query = query.where(Assessment.id.in_(select(ReviewEvent.assessment_id).where(ReviewEvent.action == "returned")))
-    assessments = list(session.scalars(query.order_by(Assessment.status, Assessment.submitted_at, Assessment.id)))
-    if status != RETURNED:
-        return [QueueRow(a) for a in assessments]
-    returns = _latest_returns(session, [a.id for a in assessments])
-    rows = [QueueRow(a, returns[a.id]) for a in assessments if a.id in returns]
-    return sorted(rows, key=lambda r: (r.returned.at, r.assessment.id), reverse=True)
+    return query
 
 
 def get_for_review(session: Session, user: User, assessment_id: int) -> Assessment:
@@ -205,6 +228,7 @@ def _validate_locked(session: Session, registry: Registry, user: User, assessmen
         if row.level is not None and row.validated_level is not None:
             pairs.setdefault(rubric.criterion(row.criterion_id).dimension_id, []).append([row.level, row.validated_level])
     assessment.level_pairs = pairs
+    write_score_rows(session, [assessment])
     assessment.status, assessment.reviewed_by_id, assessment.reviewed_at = VALIDATED, user.id, utcnow()
     assessment.events.append(ReviewEvent(user_id=user.id, action="validated", comment=(comment or "").strip()))
     session.add(AuditEntry(user_id=user.id, assessment_id=assessment.id, field="status", old=SUBMITTED, new=VALIDATED, comment=comment or ""))
@@ -246,6 +270,7 @@ def return_to_institution(session: Session, user: User, assessment: Assessment |
     assessment.status = DRAFT
     assessment.validated_scores = None
     assessment.level_pairs = None
+    write_score_rows(session, [assessment])
     assessment.events.append(ReviewEvent(user_id=user.id, action="returned", comment=comment))
     session.add(AuditEntry(user_id=user.id, assessment_id=assessment.id, field="status", old=SUBMITTED, new=DRAFT, comment=comment))
     session.flush()
@@ -328,10 +353,11 @@ class AuditPage:
 
 
 def audit_page(session: Session, user: User, *, assessment_id: int | None = None, kind: str | None = None,
-               search: str | None = None, page: int = 1, per_page: int = AUDIT_PAGE_SIZE) -> AuditPage:
+               search: str | None = None, page: int = 1, per_page: int = AUDIT_PAGE_SIZE, offset: int | None = None) -> AuditPage:
     """One page of the audit log as :func:`audit_entries` scopes it, filtered by ``kind`` (a key of
     ``AUDIT_KINDS`` the user may choose; others are ignored), by institution name (``search``, case-
-    and accent-insensitive) and assessment. ``page`` is clamped to the pages there are."""
+    and accent-insensitive) and assessment. ``page`` is clamped to the pages there are; ``offset``
+    (the API's cursor) starts the page at any row instead."""
     _require_audit(user)
     query = (select(AuditEntry, User.email, Institution.name, Assessment.instrument_id, Assessment.instrument_version)
              .outerjoin(User, User.id == AuditEntry.user_id)
@@ -349,9 +375,13 @@ def audit_page(session: Session, user: User, *, assessment_id: int | None = None
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     per_page = max(1, min(per_page, 500))
     pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
+    if offset is None:  # pages: a page number, clamped to the pages there are
+        page = min(max(1, page), pages)
+        offset = (page - 1) * per_page
+    else:  # the API: any position (its cursor)
+        page = offset // per_page + 1
     rows = [tuple(r) for r in session.execute(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
-                                               .limit(per_page).offset((page - 1) * per_page))]
+                                               .limit(per_page).offset(offset))]
     return AuditPage(rows=rows, total=total, page=page, pages=pages, per_page=per_page)
 
 

@@ -8,6 +8,11 @@
   if (!form) return;
   var status = document.getElementById("autosave-status");
   var timer = null, pending = false, running = false;
+  // The status says "saved" only when nothing is waiting: no save scheduled, running or queued
+  // (someone who waits for it before closing the browser loses nothing).
+  function saving() {
+    if (status.textContent === status.dataset.saved) status.textContent = status.dataset.saving || "";
+  }
 
   function naToggle(fieldset) {
     var na = fieldset.querySelector('input[type=radio][value=na]');
@@ -128,6 +133,8 @@
   }
 
   function save() {
+    clearTimeout(timer);
+    timer = null;
     if (running) { pending = true; return; }
     running = true;
     var sent = snapshot();
@@ -141,7 +148,7 @@
     }).then(function (res) {
       if (res.body.criteria) apply(sent, res.body);
       if (res.ok) {
-        status.textContent = status.dataset.saved;
+        status.textContent = pending || timer !== null ? (status.dataset.saving || "") : status.dataset.saved;
       } else {
         var message = res.body.message || (res.body.error && res.body.error.message) || "";
         status.textContent = status.dataset.failed + " " + message;
@@ -159,11 +166,11 @@
       if (pending) { pending = false; save(); }
     });
   }
-  function soon(delay) { clearTimeout(timer); timer = setTimeout(save, delay); }
+  function soon(delay) { clearTimeout(timer); timer = setTimeout(save, delay); saving(); }
   form.addEventListener("change", function () { soon(150); });
   form.addEventListener("input", function (e) { if (e.target.tagName === "TEXTAREA") soon(800); });
   window.addEventListener("pagehide", function () {
-    if (timer) { clearTimeout(timer); var d = new FormData(form); d.set("go", "save");
+    if (timer !== null || running) { clearTimeout(timer); var d = new FormData(form); d.set("go", "save");
       navigator.sendBeacon && navigator.sendBeacon(form.action || window.location.href, d); }
   });
 })();

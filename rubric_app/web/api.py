@@ -11,7 +11,7 @@ from ..domain.instruments import ProviderInstrument, Rubric, Text
 from ..domain.scoring import AnswerError, RubricScores
 from ..extensions import csrf, db
 from ..i18n import LANGUAGES
-from ..services import Invalid, PreconditionFailed, PreconditionRequired, accounts, provider_io
+from ..services import Invalid, PreconditionFailed, PreconditionRequired, ServiceError, accounts, provider_io
 from ..services import providers as prov
 from ..services import comparison as cmp
 from ..services import documents
@@ -21,7 +21,8 @@ from ..jobs import submit as run_job
 from ..domain.comparison import MixedVersions
 from ..services import assessments as svc
 from ..services.reports import assessment_report
-from . import registry
+from . import page_cache, registry
+from .hardening import query_int
 from .openapi import openapi_document
 from .paging import page_from_request, paged
 
@@ -265,6 +266,63 @@ def list_assessments():
     ]}, page, svc.count_visible_assessments(db.session, current_user), "api.list_assessments")
 
 
+def _queue_filters() -> dict:
+    """The review queue's filters from the query string, each bounded where it is parsed."""
+    from ..services import review as rev
+
+    country = (request.args.get("country") or "").strip().upper()
+    if country and not (len(country) == 2 and country.isascii() and country.isalpha()):
+        raise Invalid("country must be an ISO 3166-1 alpha-2 code such as \"CO\".", [{"field": "country"}])
+    status = (request.args.get("status") or "").strip() or None
+    if status is not None and status not in rev.QUEUE_STATUSES:
+        raise Invalid(f"status must be one of {', '.join(rev.QUEUE_STATUSES)}.", [{"field": "status"}])
+    search = (request.args.get("q") or "").strip()
+    if len(search) > 200:
+        raise Invalid("q: at most 200 characters.", [{"field": "q"}])
+    return {"country": country or None, "status": status, "round_number": query_int("round", maximum=1000), "search": search or None}
+
+
+@bp.get("/review-queue")
+def review_queue():
+    """The reviewers' queue (submitted and validated assessments, or one status), one page at a time."""
+    from ..services import review as rev
+
+    page = page_from_request()
+    filters = _queue_filters()
+    rows = rev.review_queue_rows(db.session, current_user, **filters, limit=page.limit, offset=page.offset)
+    return _json_page({"assessments": [
+        {"id": r.assessment.id, "status": r.status, "round": r.assessment.round_number, "institution": r.assessment.institution.name,
+         "country": r.assessment.institution.country, "version": r.assessment.version,
+         "submitted_at": r.assessment.submitted_at.isoformat() if r.assessment.submitted_at else None,
+         "returned_at": r.returned.at.isoformat() if r.returned is not None else None}
+        for r in rows
+    ]}, page, rev.count_review_queue(db.session, current_user, **filters), "api.review_queue")
+
+
+@bp.get("/audit-log")
+def audit_log():
+    """The audit log as the caller may read it (reviewers: assessments; staff: selection rounds;
+    administrators: everything), newest first, one page at a time."""
+    from ..services import review as rev
+
+    page = page_from_request()
+    kind = (request.args.get("kind") or "").strip() or None
+    allowed = rev.audit_kinds(current_user)  # none for those who may not read the log: audit_page refuses them (403)
+    if kind is not None and allowed and kind not in allowed:
+        raise Invalid("kind: not a kind of entry you can filter on.", [{"field": "kind", "allowed": sorted(allowed)}])
+    search = (request.args.get("q") or "").strip()
+    if len(search) > 200:
+        raise Invalid("q: at most 200 characters.", [{"field": "q"}])
+    result = rev.audit_page(db.session, current_user, assessment_id=query_int("assessment"), kind=kind, search=search or None,
+                            per_page=page.limit, offset=page.offset)
+    return _json_page({"entries": [
+        {"id": entry.id, "at": entry.at.isoformat(), "user": email, "institution": institution, "assessment": entry.assessment_id,
+         "criterion": entry.criterion_id, "subject": entry.subject, "field": entry.field, "old": entry.old, "new": entry.new,
+         "comment": entry.comment}
+        for entry, email, institution, *_rest in result.rows
+    ]}, page, result.total, "api.audit_log")
+
+
 @bp.post("/assessments")
 @members_only
 def create_assessment():
@@ -284,10 +342,21 @@ def create_assessment():
 
 @bp.get("/assessments/<int:assessment_id>")
 def get_assessment(assessment_id: int):
-    assessment = svc.get_assessment(db.session, current_user, assessment_id)
-    if etag(assessment.version) in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
-        return _with_etag(current_app.response_class(status=304), assessment.version)
-    return _with_etag(jsonify(assessment_json(assessment)), assessment.version)
+    stamp = svc.assessment_stamp(db.session, current_user, assessment_id)
+    if etag(stamp.version) in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        return _with_etag(current_app.response_class(status=304), stamp.version)
+    # drawn once per version of the assessment and of its institution (page_cache); the version
+    # sent is the one drawn, so the ETag always matches the body
+    drawn: dict = {}
+
+    def draw() -> tuple[bytes, bool]:
+        assessment = svc.get_assessment(db.session, current_user, assessment_id)
+        drawn["version"] = assessment.version
+        # kept only when nobody changed it between the stamp and the drawing
+        return jsonify(assessment_json(assessment)).get_data(), assessment.version == stamp.version
+
+    data = page_cache.body("api-assessment", stamp, draw)
+    return _with_etag(current_app.response_class(data, mimetype="application/json"), drawn.get("version", stamp.version))
 
 
 @bp.put("/assessments/<int:assessment_id>/answers")
@@ -353,9 +422,8 @@ def providers_template():
     return current_app.response_class(data, mimetype="text/csv", headers={"Content-Disposition": "attachment; filename=providers-template.csv"})
 
 
-@bp.post("/providers/import")
-@staff_only
-def providers_import():
+def _import_request() -> tuple[bool, str, bytes, str | None]:
+    """dry_run, file name, content and If-Match stamp of a provider import request (422 or 412 when malformed)."""
     dry_run = request.args.get("dry_run", "1")
     if dry_run not in ("0", "1"):
         raise Invalid("dry_run must be 0 or 1.", [{"field": "dry_run"}])
@@ -372,18 +440,42 @@ def providers_import():
         stamp = request.headers["If-Match"].strip().strip('"')
         if not re.fullmatch(r"[0-9a-f]{20}", stamp):
             raise PreconditionFailed("If-Match must be the \"stamp\" of the dry run, in quotes.", [{"field": "If-Match"}])
-    plan, problems = provider_io.import_providers(db.session, filename, data, prov.provider_instrument(registry()), dry_run=dry_run == "1",
+    return dry_run == "1", filename, data, stamp
+
+
+@bp.post("/providers/import")
+@staff_only
+def providers_import():
+    dry_run, filename, data, stamp = _import_request()
+    plan, problems = provider_io.import_providers(db.session, filename, data, prov.provider_instrument(registry()), dry_run=dry_run,
                                                   expected_stamp=stamp, require_precondition=True)
     if problems:
         return _error(422, "The file has problems; nothing was imported.",
                       [{"row": p.row, "column": p.column, "value": p.value, "message": p.message} for p in problems])
-    return jsonify({
-        "dry_run": dry_run == "1",
-        "created": [r.code for r in plan.creates],
-        "updated": [{"code": r.code, "changes": {k: {"old": v[0], "new": v[1]} for k, v in changes.items()}} for r, changes in plan.updates],
-        "unchanged": plan.unchanged,
-        "stamp": plan.stamp,
-    })
+    return jsonify(provider_io.plan_json(plan, dry_run=dry_run))
+
+
+@bp.post("/providers/import/jobs")
+@staff_only
+def providers_import_job():
+    """Check (``dry_run=1``) or import a provider file as a job: 202 with the job's URL; its result is
+    the body the direct import answers, with ``problems``."""
+    dry_run, filename, data, stamp = _import_request()
+    if not data:
+        raise Invalid("The file is empty.", [{"field": "file"}])
+    kept = provider_io.keep_upload(db.session, current_user, filename, data, stamp or "")
+    upload_id = provider_io.pending_upload(db.session, current_user, kept).id
+    try:
+        if dry_run:
+            job = jobs_svc.create_job(db.session, current_user, jobs_svc.IMPORT_CHECK_KIND, {"upload_id": upload_id})
+        else:
+            job = jobs_svc.create_job(db.session, current_user, jobs_svc.IMPORT_KIND,
+                                      {"upload_id": upload_id, "stamp": stamp, "require_precondition": True})
+    except ServiceError:  # no job: nothing is to read the kept file
+        db.session.rollback()
+        provider_io.forget_upload(db.session, current_user, kept)
+        raise
+    return _job_started(job)
 
 
 def provider_json(p) -> dict:
@@ -563,10 +655,15 @@ def start_round_job(round_id: int):
     """Prepare the round's documents (``round_documents``: report and letters, zipped) or its report
     (``round_report``) as a job: 202 with the job's URL, which shows progress and then the result."""
     body = _json_body() if request.content_length else {}
-    if not isinstance(body, dict) or body.get("kind", "round_documents") not in jobs_svc.CHECKS:
+    if not isinstance(body, dict) or body.get("kind", "round_documents") not in jobs_svc.ROUND_KINDS:
         raise Invalid("kind must be round_documents or round_report.", [{"field": "kind"}])
     lang = body.get("lang", "es")
     job = jobs_svc.create_job(db.session, current_user, body.get("kind", "round_documents"), {"round_id": round_id, "lang": lang})
+    return _job_started(job)
+
+
+def _job_started(job):
+    """Hand the job to the runner: 202 with the job, and its URL in Location."""
     run_job(job.id)
     response = jsonify(job_json(job))
     response.status_code = 202
@@ -584,8 +681,7 @@ def get_job(job_id: int):
 def job_result(job_id: int):
     job = jobs_svc.get_job(db.session, current_user, job_id)
     path = jobs_svc.result_file(job, current_app.config["REPORTS_DIR"])
-    return send_file(path, mimetype="application/zip" if path.suffix == ".zip" else "application/pdf", as_attachment=True,
-                     download_name=job.result_name or path.name)
+    return send_file(path, mimetype=jobs_svc.result_mimetype(path), as_attachment=True, download_name=job.result_name or path.name)
 
 
 # --------------------------------------------------------------------------- comparison (reviewers, staff, admins)
@@ -601,3 +697,34 @@ def comparison():
     except MixedVersions as exc:
         return _error(422, str(exc), [{"field": "version", "versions": [f"{i} {v}" for i, v in exc.versions]}])
     return jsonify(cmp.comparison_json(result))
+
+
+@bp.post("/comparison/exports")
+def comparison_export_job():
+    """The comparison's CSV or XLSX export as a job, for the filters of GET /comparison: 202 with the
+    job's URL. Reviewers and administrators get one row per institution, as in the page's export."""
+    if current_user.role not in cmp.COMPARE_ROLES:
+        return _error(403, "Only reviewers, project staff and administrators can compare institutions.")
+    body = _json_body()
+    if not isinstance(body, dict):
+        raise Invalid("Send {\"format\": \"csv\" or \"xlsx\", and the filters of GET /comparison}.", [{"field": "format"}])
+    unknown = sorted(set(body) - {"format", *jobs_svc.FILTER_KEYS})
+    if unknown:
+        raise Invalid(f"Unknown fields: {', '.join(unknown)[:200]}.", [{"field": k[:64], "message": "unknown field"} for k in unknown[:20]])
+    filters = {}
+    for key in jobs_svc.FILTER_KEYS:
+        value = body.get(key)
+        if key == "countries" and isinstance(value, list) and len(value) <= 300 and all(isinstance(v, str) and len(v) <= 3 for v in value):
+            value = ",".join(value)
+        elif key == "round" and isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 2**31 - 1:
+            value = str(value)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > jobs_svc.MAX_FILTER_LENGTH:
+            raise Invalid(f"{key} must be text of at most {jobs_svc.MAX_FILTER_LENGTH} characters.", [{"field": key}])
+        filters[key] = value
+    from .compare import _min_cell
+
+    job = jobs_svc.create_job(db.session, current_user, jobs_svc.EXPORT_KIND,
+                              {"format": body.get("format"), "filters": filters, "min_cell": _min_cell()})
+    return _job_started(job)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import date
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -22,7 +23,7 @@ from ..reporting.charts import radar_svg
 from ..services import Invalid, PreconditionFailed
 from ..services import assessments as svc
 from ..services.reports import assessment_report
-from . import registry, role_required
+from . import page_cache, registry, role_required
 from .forms import PLAN_FIELD_LABELS, PLAN_STATUS_LABELS, EmptyForm, PlanItemForm, StartForm, VersionedForm, dimension_form_class, options
 
 bp = Blueprint("assess", __name__, url_prefix="/assessments")
@@ -271,6 +272,15 @@ def _hidden_inputs(dim, fields: dict) -> Markup:
 @bp.route("/<int:assessment_id>/d/<dimension_id>", methods=["GET", "POST"])
 @role_required("member")
 def dimension(assessment_id: int, dimension_id: str):
+    if request.method != "POST":
+        stamp = svc.assessment_stamp(db.session, current_user, assessment_id)
+        if stamp.status != DRAFT:
+            return redirect(url_for(".results", assessment_id=assessment_id))
+        return page_cache.page("dimension", stamp, lambda: _dimension(assessment_id, dimension_id))
+    return _dimension(assessment_id, dimension_id)
+
+
+def _dimension(assessment_id: int, dimension_id: str):
     assessment = svc.get_assessment(db.session, current_user, assessment_id, edit=request.method == "POST", with_plan=False)
     if assessment.status != DRAFT:
         return redirect(url_for(".results", assessment_id=assessment.id))
@@ -408,8 +418,13 @@ def submit(assessment_id: int):
 @bp.get("/<int:assessment_id>/results")
 @login_required
 def results(assessment_id: int):
-    assessment = svc.get_assessment(db.session, current_user, assessment_id)
-    return _results_page(assessment)
+    from ..services.comparison import data_stamp
+
+    stamp = svc.assessment_stamp(db.session, current_user, assessment_id)
+    # besides the assessment: the benchmark and the previous round (any assessment's change moves the data stamp),
+    # the due-date bounds (today) and the comparison's threshold
+    return page_cache.page("results", (*stamp, data_stamp(db.session), date.today(), current_app.config.get("COMPARISON_MIN_CELL")),
+                           lambda: _results_page(svc.get_assessment(db.session, current_user, assessment_id)))
 
 
 def _results_page(assessment, plan_conflicts: dict[str, dict] | None = None, status: int = 200,

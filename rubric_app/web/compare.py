@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, current_app, flash, render_template, request, send_file
+from flask import Blueprint, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -12,11 +12,13 @@ from werkzeug.datastructures import MultiDict
 from ..domain.comparison import MixedVersions
 from ..extensions import app_cache, db
 from ..i18n import current_language
-from ..services import Invalid
+from ..services import N_, Invalid
 from .forms import INSTITUTION_TYPE_LABELS
 from ..reporting.charts import wide_svg
 from ..reporting.comparison_pdf import chart_drawings
+from ..jobs import submit
 from ..services import comparison as svc
+from ..services import jobs as jobs_svc
 from ..services import reports
 from . import registry, role_required
 from .countries import resolve_country
@@ -26,7 +28,17 @@ compare_roles = role_required(*svc.COMPARE_ROLES)
 
 
 def _with_institutions() -> bool:
-    return current_user.role in ("reviewer", "admin")
+    return jobs_svc.shows_institution_rows(current_user)
+
+
+def export_job_threshold() -> int:
+    """Institutions compared above which the CSV and XLSX exports are prepared as a job (``EXPORT_JOB_THRESHOLD``)."""
+    value = current_app.config.get("EXPORT_JOB_THRESHOLD")
+    return jobs_svc.EXPORT_JOB_THRESHOLD if value in (None, "") else int(value)
+
+
+def _export_as_job(result: svc.Comparison | None) -> bool:
+    return result is not None and result.institutions > export_job_threshold()
 
 
 def _min_cell() -> int | None:
@@ -91,7 +103,7 @@ def _page(result, errors: dict, args, status: int = 200):
                            type_labels=INSTITUTION_TYPE_LABELS, errors=errors, chosen_countries=chosen,
                            instrument_label=instrument_label, lang=lang, with_institutions=_with_institutions(),
                            charts=charts(result, lang) if result else {}, query=result.filters.as_query() if result else {},
-                           notice=svc.INSTITUTION_LEVEL_NOTICE), status
+                           notice=svc.INSTITUTION_LEVEL_NOTICE, export_job=_export_as_job(result)), status
 
 
 @bp.get("")
@@ -154,9 +166,28 @@ def export(fmt: str):
                 "xlsx": (svc.comparison_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}
     if fmt not in builders:
         return render_template("error.html", status=404, message=None), 404
+    if fmt in jobs_svc.EXPORT_FORMATS and _export_as_job(result):  # too large for the request: offer a job (started by POST)
+        return render_template("jobs/start_export.html", fmt=fmt, query=jobs_svc.export_filters(filters), institutions=result.institutions)
     build, mime = builders[fmt]
     return current_app.response_class(build(result, with_institutions=_with_institutions()), mimetype=mime,
                                       headers={"Content-Disposition": f"attachment; filename=comparison.{fmt}"})
+
+
+@bp.post("/export.<fmt>")
+@compare_roles
+def export_job(fmt: str):
+    """Prepare the CSV or XLSX export of the filters sent (the page's query, as form fields) as a job,
+    and show its page."""
+    if fmt not in jobs_svc.EXPORT_FORMATS:
+        return render_template("error.html", status=404, message=None), 404
+    args, unknown = country_args(request.form)
+    if unknown:  # a job for other countries than asked would look right and be wrong
+        raise Invalid(N_("The comparison filters are not valid."), [{"field": "countries"}])
+    filters = svc.parse_filters(args)
+    job = jobs_svc.create_job(db.session, current_user, jobs_svc.EXPORT_KIND,
+                              {"format": fmt, "filters": jobs_svc.export_filters(filters), "min_cell": _min_cell()})
+    submit(job.id)
+    return redirect(url_for("jobs.show", job_id=job.id), code=303)
 
 
 @bp.get("/report.pdf")

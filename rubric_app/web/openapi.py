@@ -165,7 +165,10 @@ def openapi_document() -> dict:
                                 "items": {"$ref": "#/components/schemas/RoundResult"}},
                     **PAGE_PROPERTIES}},
                 "Job": {"type": "object", "properties": {
-                    "id": {"type": "integer"}, "kind": {"type": "string"}, "params": {"type": "object"},
+                    "id": {"type": "integer"},
+                    "kind": {"type": "string", "enum": ["round_documents", "round_report", "comparison_export", "provider_import_check",
+                                                        "provider_import"]},
+                    "params": {"type": "object"},
                     "status": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
                     "done": {"type": "integer"}, "total": {"type": "integer"}, "error": {"type": ["string", "null"]},
                     "result": {"type": ["string", "null"], "description": "the result's URL once done"},
@@ -226,6 +229,31 @@ def openapi_document() -> dict:
                     "version": {"type": "integer"}}}}}},
                 "responses": {"200": {"description": "Submitted", "headers": ETAG_HEADER, **_json("Assessment")},
                               **_error_responses(401, 403, 404, 409, 412, 422, 428)}}},
+            "/review-queue": {"get": {
+                "summary": "The reviewers' queue: submitted and validated assessments (to review first), or one status; paged",
+                "description": PAGING + " Reviewers and administrators only.",
+                "parameters": [*PAGING_PARAMS,
+                               {"name": "status", "in": "query", "required": False, "schema": {"type": "string", "enum": ["submitted", "validated", "returned"]},
+                                "description": "returned: drafts sent back to the institution, newest return first"},
+                               {"name": "country", "in": "query", "required": False, "schema": {"type": "string", "pattern": "^[A-Za-z]{2}$"}},
+                               {"name": "round", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                               {"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 200},
+                                "description": "part of the institution's name; capitals and accents do not matter"}],
+                "responses": {"200": {"description": "One page", "headers": LINK_HEADER, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"assessments": {"type": "array", "items": {"type": "object"}}, **PAGE_PROPERTIES}}}}},
+                    **_error_responses(400, 401, 403, 422)}}},
+            "/audit-log": {"get": {
+                "summary": "The audit log as the caller may read it, newest first; paged",
+                "description": PAGING + " Reviewers read the entries about assessments, project staff those about selection rounds "
+                               "(freezes, overrides and their rationale), administrators every entry.",
+                "parameters": [*PAGING_PARAMS,
+                               {"name": "kind", "in": "query", "required": False, "schema": {"type": "string"},
+                                "description": "a kind of entry the caller may filter on (the 422 answer lists them)"},
+                               {"name": "assessment", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+                               {"name": "q", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 200}}],
+                "responses": {"200": {"description": "One page", "headers": LINK_HEADER, "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"entries": {"type": "array", "items": {"type": "object"}}, **PAGE_PROPERTIES}}}}},
+                    **_error_responses(400, 401, 403, 422)}}},
             "/providers/template.csv": {"get": {
                 "summary": "The provider import template (staff): one column per field, eligibility fact and item id",
                 "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, **_error_responses(401, 403)}}},
@@ -329,10 +357,14 @@ def openapi_document() -> dict:
                 "parameters": [JOB_ID],
                 "responses": {"200": {"description": "The job", **_json("Job")}, **_error_responses(401, 404)}}},
             "/jobs/{job_id}/result": {"get": {
-                "summary": "The file a finished job made (zip or PDF)",
+                "summary": "The file a finished job made (zip, PDF, CSV, XLSX, or JSON for a provider check or import)",
+                "description": "The caller's access is checked again: a comparison export holding institution rows is refused (403) "
+                               "once the caller's role no longer sees them.",
                 "parameters": [JOB_ID],
-                "responses": {"200": {"description": "The file", "content": {"application/zip": {}, "application/pdf": {}}},
-                              **_error_responses(401, 404, 409)}}},
+                "responses": {"200": {"description": "The file", "content": {
+                    "application/zip": {}, "application/pdf": {}, "text/csv": {},
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}, "application/json": {}}},
+                              **_error_responses(401, 403, 404, 409)}}},
             "/comparison": {"get": {
                 "summary": "Aggregates per country and dimension (reviewers, staff, admins); cells under 3 institutions suppressed",
                 "parameters": [
@@ -352,6 +384,43 @@ def openapi_document() -> dict:
                     "agreement": {"type": "array", "items": {"type": "object"}},
                     "index_histogram": {"type": "object"}}}}}},
                     **_error_responses(401, 403, 422)}}},
+            "/comparison/exports": {"post": {
+                "summary": "Prepare the comparison's CSV or XLSX export as a job (reviewers, staff, admins): 202 with the job's URL",
+                "description": "The filters are those of GET /comparison. Reviewers and administrators get one row per institution, "
+                               "as in the page's export; project staff the aggregates only. The result is downloaded from "
+                               "GET /jobs/{job_id}/result (access checked again then). Mixed instrument versions make the job fail "
+                               "with the reason in `error`; more than 5 unfinished jobs of the caller's answer 409.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["format"], "additionalProperties": False, "properties": {
+                        "format": {"type": "string", "enum": ["csv", "xlsx"]},
+                        "instrument": {"type": "string", "maxLength": 1000},
+                        "version": {"type": "string", "maxLength": 1000, "description": "one version"},
+                        "countries": {"oneOf": [{"type": "string", "maxLength": 1000, "description": "e.g. AR,CO"},
+                                                {"type": "array", "maxItems": 300, "items": {"type": "string", "pattern": "^[A-Za-z]{2}$"}}]},
+                        "basis": {"type": "string", "enum": ["self", "validated"]},
+                        "type": {"type": "string", "maxLength": 1000},
+                        "sector": {"type": "string", "enum": ["public", "private"]},
+                        "round": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+                        "date_from": {"type": "string", "format": "date"},
+                        "date_to": {"type": "string", "format": "date"}}}}}},
+                "responses": {"202": {"description": "Queued", "headers": {"Location": {"schema": {"type": "string"}}}, **_json("Job")},
+                              **_error_responses(401, 403, 409, 422)}}},
+            "/providers/import/jobs": {"post": {
+                "summary": "Check (dry_run=1) or import (dry_run=0) a provider file as a job (staff): 202 with the job's URL",
+                "description": "For large files. The file is kept in the database (one kept file per person: it replaces an earlier "
+                               "one) until the job reads it. The result (GET /jobs/{job_id}/result, JSON) is the body POST "
+                               "/providers/import answers, plus `problems` (row, column, value, message): when there are any, "
+                               "nothing was imported. Applying a file that updates existing providers needs the dry run's "
+                               "`If-Match: \"<stamp>\"`; without it, or when any of them changed since, the job fails with the "
+                               "reason in `error` and nothing is imported.",
+                "parameters": [{"name": "dry_run", "in": "query", "required": False, "schema": {"type": "string", "enum": ["0", "1"], "default": "1"}},
+                               {**IF_MATCH, "description": "the dry run's stamp, in quotes"}],
+                "requestBody": {"required": True, "content": {
+                    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
+                    "text/csv": {"schema": {"type": "string"}},
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}}}},
+                "responses": {"202": {"description": "Queued", "headers": {"Location": {"schema": {"type": "string"}}}, **_json("Job")},
+                              **_error_responses(401, 403, 409, 412, 422)}}},
             "/assessments/{assessment_id}/report.pdf": {"get": {
                 "summary": "The report and improvement plan as PDF", "parameters": [id_param, lang_param],
                 "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}}, **_error_responses(401, 404, 422)}}},

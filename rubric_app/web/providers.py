@@ -17,7 +17,9 @@ from ..models import LETTER_TERMS, PROVIDER_TYPES, ROUND_FROZEN, Provider
 from ..reporting.charts import provider_profile_svg
 from ..reporting.selection_pdf import exclusion_text
 from ..services import N_, Conflict, Invalid, PreconditionFailed, ServiceError, provider_io
+from ..jobs import submit as submit_job
 from ..services import documents as docs
+from ..services import jobs as jobs_svc
 from ..services import providers as svc
 from ..services import selection as sel
 from ..inputs import MAX_ID, ascii_int, plain_decimal
@@ -238,6 +240,8 @@ def import_page():
             flash(_("The checked file is no longer available; upload it again."), "error")
             return redirect(url_for(".import_page"))
         filename, data, stamp = pending.filename, pending.data, pending.stamp
+        if _import_as_job(filename, data):
+            return _start_import_job(jobs_svc.IMPORT_KIND, {"upload_id": pending.id, "stamp": stamp or ""})
         dry_run = False
         try:
             plan, problems = provider_io.import_providers(db.session, filename, data, inst, dry_run=False, expected_stamp=stamp or "")
@@ -257,6 +261,17 @@ def import_page():
             return render_template("providers/import.html", plan=None, problems=None), 422
         filename, data = upload.filename, upload.read()
         dry_run = request.form.get("dry_run", "1") == "1"
+        if _import_as_job(filename, data):  # kept in the database, so the job (on any server) reads it
+            kept = provider_io.keep_upload(db.session, current_user, filename, data, "")
+            upload_id = provider_io.pending_upload(db.session, current_user, kept).id
+            try:
+                if dry_run:
+                    return _start_import_job(jobs_svc.IMPORT_CHECK_KIND, {"upload_id": upload_id})
+                return _start_import_job(jobs_svc.IMPORT_KIND, {"upload_id": upload_id, "stamp": None})
+            except ServiceError:  # no job (too many unfinished ones): nothing is to read the file
+                db.session.rollback()
+                provider_io.forget_upload(db.session, current_user, kept)
+                raise
         plan, problems = provider_io.import_providers(db.session, filename, data, inst, dry_run=dry_run)
     if problems:
         if token:  # the kept file can no longer be applied
@@ -270,6 +285,22 @@ def import_page():
     flash(_("Import done: %(created)d created, %(updated)d updated, %(unchanged)d unchanged.",
             created=len(plan.creates), updated=len(plan.updates), unchanged=len(plan.unchanged)), "success")
     return redirect(url_for(".index"))
+
+
+def import_job_threshold() -> int:
+    """Rows of a provider file above which it is checked and imported as a job (``IMPORT_JOB_THRESHOLD``)."""
+    value = current_app.config.get("IMPORT_JOB_THRESHOLD")
+    return jobs_svc.IMPORT_JOB_THRESHOLD if value in (None, "") else int(value)
+
+
+def _import_as_job(filename: str, data: bytes) -> bool:
+    return provider_io.count_rows(filename, data) > import_job_threshold()
+
+
+def _start_import_job(kind: str, params: dict):
+    job = jobs_svc.create_job(db.session, current_user, kind, params)
+    submit_job(job.id)
+    return redirect(url_for("jobs.show", job_id=job.id), code=303)
 
 
 @bp.get("/providers/template.<fmt>")

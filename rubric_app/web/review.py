@@ -25,6 +25,8 @@ reviewers_only = role_required(*svc.REVIEWER_ROLES)
 
 #: the queue's statuses as the reviewer reads them
 QUEUE_STATUS_LABELS = {SUBMITTED: _l("To review"), VALIDATED: _l("Validated"), svc.RETURNED: _l("Returned to the institution")}
+#: rows per page of the review queue
+QUEUE_PAGE_SIZE = 50
 
 
 @bp.get("")
@@ -38,15 +40,20 @@ def queue():
     status = request.args.get("status") if request.args.get("status") in svc.QUEUE_STATUSES else None
     round_number = query_int("round")
     search = (request.args.get("q") or "").strip()[:200]
-    rows = svc.review_queue_rows(db.session, current_user, country=country, status=status, round_number=round_number,
-                                 search=search or None)
+    filters = {"country": country, "status": status, "round_number": round_number, "search": search or None}
+    total = svc.count_review_queue(db.session, current_user, **filters)
+    pages = max(1, -(-total // QUEUE_PAGE_SIZE))
+    page = min(query_int("page", 1, maximum=100000), pages)
+    rows = svc.review_queue_rows(db.session, current_user, **filters, limit=QUEUE_PAGE_SIZE, offset=(page - 1) * QUEUE_PAGE_SIZE)
     lang = current_language()
     codes = set(db.session.scalars(select(Institution.country).distinct()))
     countries = [(code, name) for code, name in country_choices(lang) if code in codes]
     countries += [(code, code) for code in sorted(codes - {c for c, _n in countries})]
     return render_template("review/queue.html", rows=rows, country=country, status=status, round_number=round_number,
                            search=search, countries=countries, status_labels=QUEUE_STATUS_LABELS,
-                           filtered=bool(country or status or round_number or search))
+                           filtered=bool(country or status or round_number or search), total=total, page=page, pages=pages,
+                           per_page=QUEUE_PAGE_SIZE,
+                           args={k: v for k, v in (("q", search), ("country", country), ("status", status), ("round", round_number)) if v})
 
 
 def _entries_from_form(assessment) -> list[svc.ReviewEntry]:

@@ -23,6 +23,9 @@ def live_server(tmp_path):
     server.shutdown()
     thread.join(timeout=5)
     server.server_close()
+    runner = app.extensions.get("jobs")
+    if hasattr(runner, "shutdown"):  # job threads finish before the database goes away (the next test drops it on PostgreSQL)
+        runner.shutdown()
     with app.app_context():
         from rubric_app.extensions import db
 

@@ -1,4 +1,4 @@
-"""Each role's whole journey in real Chromium, at 1440 and 360 px wide, in Spanish and Portuguese.
+"""Each role's whole journey in real Chromium, at 1440 and 360 px wide, in Spanish, Portuguese and English.
 
 Every page visited is checked (tests/e2e/axe.py): axe-core with 0 violations of any impact, colour
 contrast included; the page's lang is the one asked for; chart text drawn at 12 px or more; at
@@ -8,7 +8,11 @@ with a visible focus; on the dimension and plan pages no focused control hides b
 A journey goes on after a page fails those checks and reports every failing page at its end; a
 step of the journey that cannot be done fails at once.
 
-Set E2E_SCREENSHOTS=<folder> to keep a full-page screenshot of every page checked.
+Nothing here waits a fixed time: every step waits for a condition (a navigation, an element, the
+autosave status, a download), bounded by TIMEOUT, so a slow machine only makes a journey slower.
+
+Set E2E_SCREENSHOTS=<folder> to keep a full-page screenshot of every page checked
+(bench/screenshots.py does that for a chosen set of roles, widths and languages).
 """
 from __future__ import annotations
 
@@ -16,26 +20,28 @@ import csv
 import io
 import os
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from rubric_app.extensions import db
-from rubric_app.models import Institution, User
+from rubric_app.models import Answer, Institution, Provider, SelectionRound, User
 from tests.conftest import PASSWORD, Factory
 from tests.e2e.axe import PageChecker
 from tests.web.helpers import assessment_row
 
 pytestmark = pytest.mark.e2e
 
-LOCALES = {"es": "es-419", "pt": "pt-BR"}
+LOCALES = {"es": "es-419", "pt": "pt-BR", "en": "en-US"}
 VIEWPORTS = {1440: {"width": 1440, "height": 900}, 360: {"width": 360, "height": 740}}
 INSTRUMENT = "ifp-migrant-inclusion"
 PROVIDERS = "sde-provider-assessment"
 TIMEOUT = 20_000  # for each step; reached only when a step fails (slow machines under load)
 
-journey = pytest.mark.parametrize("width,lang", [(1440, "es"), (360, "es"), (1440, "pt"), (360, "pt")],
-                                  ids=["1440-es", "360-es", "1440-pt", "360-pt"])
+JOURNEYS = [(width, lang) for lang in ("es", "pt", "en") for width in (1440, 360)]
+journey = pytest.mark.parametrize("width,lang", JOURNEYS, ids=[f"{w}-{lang}" for w, lang in JOURNEYS])
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -46,12 +52,34 @@ def checker(role: str, width: int, lang: str) -> PageChecker:
     return PageChecker(f"{role}-{width}-{lang}", width, lang, Path(folder) if folder else None)
 
 
+class Dialogs:
+    """The browser's own dialogs a page opened. Confirmations are answered yes; "leave the page?"
+    (beforeunload, shown while a form holds unsaved edits) is answered "stay" so that a journey
+    never loses what it typed without saying so."""
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def __call__(self, dialog) -> None:
+        self.seen.append(dialog.type)
+        if dialog.type == "beforeunload":
+            dialog.dismiss()
+        else:
+            dialog.accept()
+
+
 def new_page(browser, width: int, lang: str):
     context = browser.new_context(locale=LOCALES[lang], viewport=VIEWPORTS[width], accept_downloads=True)
     context.set_default_timeout(TIMEOUT)
+    context.set_default_navigation_timeout(TIMEOUT)
     page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())  # confirmations ("freeze the round?") are answered yes
+    page.journey_dialogs = Dialogs()
+    page.on("dialog", page.journey_dialogs)
     return page
+
+
+def dialogs(page) -> Dialogs:
+    return page.journey_dialogs
 
 
 def submit(page, button_selector: str) -> None:
@@ -80,6 +108,13 @@ def fetch(page, url: str, content_type: str) -> bytes:
     return response.body()
 
 
+def download(page, selector: str) -> tuple[str, bytes]:
+    """Click a download link as a person does; the file's suggested name and its bytes."""
+    with page.expect_download() as info:
+        page.locator(selector).first.click()
+    return info.value.suggested_filename, Path(info.value.path()).read_bytes()
+
+
 def href(page, selector: str) -> str:
     link = page.locator(selector).first
     link.wait_for()
@@ -103,12 +138,26 @@ def seeded(app, fn):
             s.close()
 
 
+def pick_countries(page, select_id: str, names: list[str]) -> list[str]:
+    """Choose countries in a country picker the way a person does: type part of the name in its
+    search box (no accents, any case) and press Enter on the only match. Returns the codes chosen."""
+    search = page.locator(f"#{select_id}-search")
+    for name in names:
+        search.fill(name)  # the list keeps what is chosen and shows what matches
+        offered = page.eval_on_selector(f"#{select_id}", "s => Array.from(s.options).filter(o => !o.selected).map(o => o.value)")
+        assert len(offered) == 1, f"{name!r} should match one country, not {offered}"
+        search.press("Enter")
+    return page.eval_on_selector(f"#{select_id}", "s => Array.from(s.selectedOptions).map(o => o.value).sort()")
+
+
 # ----------------------------------------------------------------------------- member
 
 
 @journey
 def test_member_journey(live_server, journey_browser, width, lang):
-    """Register, answer with autosave, close the browser and resume, submit, plan, PDF, a second round."""
+    """Register, answer with autosave, close the browser and resume in a new one with nothing lost,
+    submit, the plan (one "save plan", a warning before unsaved edits are lost), the PDF, and a
+    second round started from the answers of the first."""
     base, app = live_server
     rubric = app.extensions["instruments"].latest(INSTRUMENT)
     dims = list(rubric.dimensions)
@@ -126,7 +175,7 @@ def test_member_journey(live_server, journey_browser, width, lang):
     page.goto(f"{base}/register")
     check.check(page, "register")
     page.fill("#institution_name", "CETPRO Lima Norte")
-    page.select_option("select[name=country]", "PE")
+    assert pick_countries(page, "country", ["peru"]) == ["PE"]
     page.fill("#city", "Lima")
     page.fill("#name", "Rosa Quispe")
     page.fill("#email", email)
@@ -141,12 +190,15 @@ def test_member_journey(live_server, journey_browser, width, lang):
     assert page.url == f"{base}/"
     check.check(page, "home, no assessment yet")
 
-    # start, answer three dimensions, half of the fourth by autosave only
+    # start, answer three dimensions (with a target of our own on the first criterion), then half
+    # of the fourth by autosave only
     page.goto(f"{base}/assessments/new")
     check.check(page, "start")
     submit(page, "#start-button")
     assessment_id = int(re.search(r"/assessments/(\d+)/d/", page.url).group(1))
     levels = {c.id: (i % 5) + 1 for i, c in enumerate(rubric.criteria)}
+    first = rubric.criteria[0].id
+    targets = {first: 4}  # above the default (current + 1 = 2)
     for dim in dims[:3]:
         assert page.url.endswith(f"/d/{dim.id}")
         check.check(page, f"dimension {dim.id}")
@@ -154,15 +206,20 @@ def test_member_journey(live_server, journey_browser, width, lang):
             check.check_focus(page, f"dimension {dim.id}")
         for crit in dim.criteria:
             page.check(f"input[name=crit_{crit.id}][value='{levels[crit.id]}']")
+            if crit.id in targets:
+                page.select_option(f"#target_{crit.id}", str(targets[crit.id]))
         page.fill(f"#evidence_{dim.criteria[0].id}", f"Acta {dim.id}")
         submit(page, "button[name=go][value=next]")
     half = dims[3].criteria[0]
     page.check(f"input[name=crit_{half.id}][value='{levels[half.id]}']")
     page.fill(f"#evidence_{half.id}", "Evidencia a medias")
+    # "saved" is shown only once nothing is scheduled, running or queued (autosave.js)
     page.wait_for_function("() => { const s = document.getElementById('autosave-status');"
                            " return s && s.dataset.saved && s.textContent === s.dataset.saved; }")
     page.context.close()
-    assert assessment_row(app, assessment_id)["answers"][half.id]["evidence"] == "Evidencia a medias"
+    saved = assessment_row(app, assessment_id)["answers"]
+    assert (saved[half.id]["level"], saved[half.id]["evidence"]) == (levels[half.id], "Evidencia a medias"), saved.get(half.id)
+    assert saved[first]["target"] == targets[first]
 
     # resume in a new browser context: nothing lost
     page = sign_in(journey_browser, base, email, width, lang, check)
@@ -188,40 +245,60 @@ def test_member_journey(live_server, journey_browser, width, lang):
     check.check(page, "results and plan")
     check.check_focus(page, "results and plan")
 
-    # the plan: a responsible person and a due date for the first item, saved
-    responsible = page.locator("main [name$=responsible]").first
-    responsible.fill("Jefa de admisión")
-    page.locator("main [name$=due_date]").first.fill("2030-06-30")
-    save = page.locator("#save-plan")
-    if not save.count():  # one Save per item
-        save = responsible.locator("xpath=ancestor::form[1]//button[@type='submit']").first
+    # the plan: one "save plan" for every item
+    results_url = page.url
+    assert page.locator("#plan-form button[type=submit]").count() == 1, "the plan has one Save button for all its items"
+    responsible = page.locator("#plan-form input[name$='-responsible']")
+    assert responsible.count() >= 2, "the plan has at least two items"
+    item_ids = [re.fullmatch(r"plan_(.+)-responsible", responsible.nth(i).get_attribute("name")).group(1) for i in range(2)]
+    assert page.is_hidden("#plan-unsaved")
+    responsible.nth(0).click()  # a real gesture: browsers warn about leaving only pages a person has used
+    responsible.nth(0).fill("Jefa de admisión")
+    page.fill(f"#plan_{item_ids[0]}-due_date", "2030-06-30")
+    responsible.nth(1).fill("Coordinador de formación")
+    page.locator("#plan-unsaved").wait_for(state="visible")
+
+    # leaving now asks first; the journey stays, and the edits are still there
+    with page.expect_event("dialog") as asked:
+        page.click("header a.brand")
+    assert asked.value.type == "beforeunload"
+    assert page.url == results_url
+    assert page.input_value(f"#plan_{item_ids[1]}-responsible") == "Coordinador de formación"
+
     with page.expect_navigation():
-        save.click()
+        page.click("#save-plan")
     check.check(page, "plan saved")
     plan = assessment_row(app, assessment_id)["plan"]
-    assert "Jefa de admisión" in [item["responsible"] for item in plan.values()], plan
+    assert plan[item_ids[0]]["responsible"] == "Jefa de admisión", plan
+    assert str(plan[item_ids[0]]["due_date"]) == "2030-06-30", plan
+    assert plan[item_ids[1]]["responsible"] == "Coordinador de formación", plan
+    assert page.is_hidden("#plan-unsaved")
 
     # the PDF
-    with page.expect_download() as download:
-        page.click("#download-pdf")
-    assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
+    name, pdf = download(page, "#download-pdf")
+    assert pdf.startswith(b"%PDF") and name.endswith(".pdf"), name
 
-    # a second round, from the answers of the first
-    page.goto(f"{base}/")
+    # saved: leaving asks nothing
+    with page.expect_navigation():
+        page.click("header a.brand")
+    assert dialogs(page).seen.count("beforeunload") == 1, dialogs(page).seen
     check.check(page, "home, submitted")
+
+    # a second round, from the answers of the first: walked from the first dimension, targets kept
     page.goto(f"{base}/assessments/new")
     check.check(page, "start round 2")
-    previous = page.locator("[name=from_previous]")
-    if previous.count():
-        if previous.first.get_attribute("type") in ("radio", "checkbox"):
-            page.check("[name=from_previous][value='1']")
-        else:
-            page.select_option("[name=from_previous]", "1")
+    page.select_option("[name=from_previous]", "1")
     submit(page, "#start-button")
     second = int(re.search(r"/assessments/(\d+)/d/", page.url).group(1))
     assert second != assessment_id
+    assert page.url.endswith(f"/d/{dims[0].id}"), page.url
+    flash_shown(page)
     row = assessment_row(app, second)
     assert (row["round"], row["previous_id"]) == (2, assessment_id)
+    for crit in dims[0].criteria:
+        assert page.is_checked(f"input[name=crit_{crit.id}][value='{levels[crit.id]}']"), crit.id
+    assert page.input_value(f"#target_{first}") == str(targets[first])
+    assert page.input_value(f"#evidence_{first}") == f"Acta {dims[0].id}"
     check.check(page, "round 2, first dimension")
     page.context.close()
     check.assert_clean()
@@ -230,25 +307,35 @@ def test_member_journey(live_server, journey_browser, width, lang):
 # ----------------------------------------------------------------------------- reviewer
 
 
-def submitted_assessments(app, factory: Factory, rubric) -> list[int]:
-    """Three institutions in Peru and three in Colombia, each with a submitted self-assessment."""
-    ids = []
-    for i, country in enumerate(("PE", "PE", "PE", "CO", "CO", "CO")):
-        inst = factory.institution(name=f"Instituto {country} {i + 1}", country=country,
+def submitted_assessments(app, factory: Factory, rubric) -> list[tuple[int, User]]:
+    """Three institutions in Peru and three in Colombia, each with a submitted self-assessment:
+    (assessment id, a member of the institution)."""
+    made = []
+    for i, (country, name) in enumerate((("PE", "Perú"), ("PE", "Perú"), ("PE", "Perú"),
+                                         ("CO", "Colombia"), ("CO", "Colombia"), ("CO", "Colombia"))):
+        inst = factory.institution(name=f"Instituto Técnico {name} {i + 1}", country=country,
                                    type=("national_service", "ngo", "training_centre")[i % 3])
         member = factory.user(institution=inst)
         levels = {c.id: ((i + j) % 5) + 1 for j, c in enumerate(rubric.criteria)}
-        ids.append(factory.assessment(member, levels=levels, submit=True))
-    return ids
+        made.append((factory.assessment(member, levels=levels, submit=True), member))
+    return made
+
+
+def validated_levels(app, assessment_id: int) -> dict[str, int | None]:
+    return seeded(app, lambda s: {a.criterion_id: a.validated_level
+                                  for a in s.scalars(select(Answer).where(Answer.assessment_id == assessment_id))})
 
 
 @journey
 def test_reviewer_journey(live_server, journey_browser, width, lang):
-    """Queue, validate with changed levels, return, audit log, comparison, exports."""
+    """Queue with search, validate with changed levels, return with a comment (which the institution
+    then reads at home), audit log, comparison chosen with the country picker, exports downloaded
+    and opened."""
     base, app = live_server
     rubric = app.extensions["instruments"].latest(INSTRUMENT)
     factory = Factory(app)
-    ids = submitted_assessments(app, factory, rubric)
+    made = submitted_assessments(app, factory, rubric)
+    ids = [aid for aid, _member in made]
     reviewer = factory.user("reviewer")
     check = checker("reviewer", width, lang)
 
@@ -256,34 +343,52 @@ def test_reviewer_journey(live_server, journey_browser, width, lang):
     check.check(page, "home")
     page.goto(f"{base}/review")
     check.check(page, "review queue")
-    page.select_option("#f-country", "PE")
+    # search: part of the name, without its accents
+    page.fill("#f-q", "tecnico peru 1")
     submit(page, "main form.filters button[type=submit]")
-    check.check(page, "review queue, Peru")
+    check.check(page, "review queue, searched")
+    assert page.locator(f"main a[href='/review/{ids[0]}']").count() == 1
+    assert page.locator("main a[href^='/review/']:not([href^='/review/audit'])").count() == 1, "the search finds one institution"
 
-    # validate one, changing two levels with a comment each
+    # validate it, changing two levels with a comment each
     submit(page, f"main a[href='/review/{ids[0]}']")
     check.check(page, "review")
     first, second = rubric.criteria[0].id, rubric.criteria[1].id
+    changed = {}
     for crit_id in (first, second):
         current = page.input_value(f"#level_{crit_id}")
-        page.select_option(f"#level_{crit_id}", "5" if current != "5" else "4")
+        changed[crit_id] = 5 if current != "5" else 4
+        page.select_option(f"#level_{crit_id}", str(changed[crit_id]))
         page.fill(f"#comment_{crit_id}", f"Sin acta que lo respalde ({crit_id})")
     check.keyboard(page, "review", "button[name=action][value=validate]")
     with page.expect_navigation():
         page.keyboard.press("Enter")
     flash_shown(page)
     check.check(page, "queue after validating")
-    answers = assessment_row(app, ids[0])
-    assert answers["status"] == "validated"
-    assert answers["answers"][first]["level"] is not None
+    assert assessment_row(app, ids[0])["status"] == "validated"
+    stored = validated_levels(app, ids[0])
+    assert {c: stored[c] for c in changed} == changed, stored
 
-    # return another one to the institution
+    # return another one to the institution, with a comment
+    comment = "Adjunte el convenio con el servicio público de empleo."
     page.goto(f"{base}/review/{ids[1]}")
-    page.fill("#return_comment", "Adjunte el convenio con el servicio público de empleo.")
+    page.fill("#return_comment", comment)
     submit(page, "button[name=action][value=return]")
     flash_shown(page)
     check.check(page, "queue after returning")
     assert assessment_row(app, ids[1])["status"] == "draft"
+    page.select_option("#f-status", "returned")
+    submit(page, "main form.filters button[type=submit]")
+    check.check(page, "review queue, returned")
+    assert comment in page.locator("main .return-row").first.text_content()
+
+    # the institution sees it returned, with the comment, on its home page
+    member_page = sign_in(journey_browser, base, made[1][1].email, width, lang)
+    check.check(member_page, "member home, returned")
+    note = member_page.locator("main .return-note")
+    note.wait_for()
+    assert comment in note.text_content()
+    member_page.context.close()
 
     # results of the validated one, the audit log and its CSV
     page.goto(f"{base}/assessments/{ids[0]}/results")
@@ -292,14 +397,30 @@ def test_reviewer_journey(live_server, journey_browser, width, lang):
     check.check(page, "audit log")
     assert fetch(page, f"{base}/review/audit.csv", "text/csv")
 
-    # comparison of Peru and Colombia, then its exports
+    # comparison of Peru and Colombia, chosen with the country picker's search
     page.goto(f"{base}/compare")
     check.check(page, "comparison form")
-    page.select_option("#f-countries", ["PE", "CO"])
+    assert pick_countries(page, "f-countries", ["peru", "COLOMBIA"]) == ["CO", "PE"]
     submit(page, "main form.filters button[type=submit]")
     check.check(page, "comparison")
-    for fmt, kind in (("csv", "text/csv"), ("xlsx", "application/vnd.openxmlformats"), ("json", "application/json")):
-        assert fetch(page, base + href(page, f"main a[href*='/compare/export.{fmt}']"), kind)
+    page.locator("#compare-count").wait_for()
+
+    # exports: CSV and XLSX downloaded and opened (under the job threshold they are direct downloads)
+    names = {seeded(app, lambda s: s.get(Institution, assessment_row(app, aid)["institution_id"]).name) for aid in ids if aid != ids[1]}
+    name, data = download(page, "main a[href*='/compare/export.csv']")
+    assert name.endswith(".csv"), name
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["group", "measure", "n"], rows[0]
+    assert names <= {r[0] for r in rows if r}, "every institution compared has its row in the CSV"
+    name, data = download(page, "main a[href*='/compare/export.xlsx']")
+    assert name.endswith(".xlsx"), name
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    assert {"aggregates", "agreement", "institutions"} <= set(book.sheetnames), book.sheetnames
+    assert names <= {r[0] for r in book["institutions"].iter_rows(values_only=True)}
+    book.close()
+    assert fetch(page, base + href(page, "main a[href*='/compare/export.json']"), "application/json")
     assert fetch(page, base + href(page, "main a[href*='/compare/report.pdf']"), "application/pdf").startswith(b"%PDF")
 
     # a page that does not exist
@@ -329,9 +450,14 @@ def provider_csv(app) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def provider_codes(app) -> set[str]:
+    return seeded(app, lambda s: set(s.scalars(select(Provider.code))))
+
+
 @journey
 def test_staff_journey(live_server, journey_browser, width, lang, tmp_path):
-    """Providers: import (dry run, then apply); a selection round: run, override, freeze, letters."""
+    """Providers: import (dry run, then apply); a selection round: create, override with a
+    rationale, freeze after its confirmation, letters and documents."""
     base, app = live_server
     from rubric_app.services.providers import provider_instrument, seed_synthetic_providers
 
@@ -344,19 +470,23 @@ def test_staff_journey(live_server, journey_browser, width, lang, tmp_path):
     page.goto(f"{base}/providers")
     check.check(page, "providers")
 
-    # import: a dry run, then the import itself
+    # import: a dry run (which writes nothing), then the import itself
     upload = tmp_path / "proveedores.csv"
     upload.write_bytes(provider_csv(app))
+    new_codes = {"PE-901", "CO-902", "AR-903"}
     page.goto(f"{base}/providers/import")
     check.check(page, "import")
     page.set_input_files("input[type=file][name=file]", str(upload))
+    assert page.is_checked("input[name=dry_run][value='1']"), "a dry run is the default"
     submit(page, "form[enctype='multipart/form-data'] button[type=submit]")
     check.check(page, "import, checked")
+    assert not new_codes & provider_codes(app), "the dry run wrote nothing"
     check.keyboard(page, "import, checked", "form:has(input[name=token]) button[type=submit]")
     with page.expect_navigation():
         page.keyboard.press("Enter")
     flash_shown(page)
     check.check(page, "import, done")
+    assert new_codes <= provider_codes(app)
     page.goto(f"{base}/providers?q=PE-901")
     submit(page, "main a[href^='/providers/']:has-text('PE-901'), main a:has-text('Cámara de Comercio de Lima Norte')")
     check.check(page, "provider profile")
@@ -364,48 +494,64 @@ def test_staff_journey(live_server, journey_browser, width, lang, tmp_path):
     page.goto(f"{base}{provider_path}/edit")
     check.check(page, "provider edit")
 
-    # a round with a weight written with a decimal comma
+    # a round with a weight written as the language writes decimals (a comma in es and pt)
     page.goto(f"{base}/rounds/new")
     check.check(page, "new round")
     page.fill("#name", "Ronda 2026")
-    page.locator("main input[name^=weight_]").first.fill("1,5")
+    weight = page.locator("main input[name^=weight_]").first
+    category = weight.get_attribute("name").removeprefix("weight_")
+    weight.fill("1.5" if lang == "en" else "1,5")
     submit(page, "main form button[type=submit]")
     assert re.search(r"/rounds/\d+$", page.url), page.url
     round_path = page.url.replace(base, "")
+    round_id = int(round_path.rsplit("/", 1)[1])
+    stored = seeded(app, lambda s: s.get(SelectionRound, round_id).settings["weights"][category])
+    assert Decimal(stored) == Decimal("1.5"), stored
     check.check(page, "round")
 
     # override one decision with a rationale
+    rationale = "Conflicto de interés declarado por el proveedor."
     override = page.locator("main form[action*='/override/']").first
     opener = override.locator("xpath=ancestor::details[1]/summary")
     if opener.count():  # the form is folded away under "Change"
         opener.click()
     override.locator("select[name=selected]").select_option("0")
-    override.locator("textarea[name=rationale]").fill("Conflicto de interés declarado por el proveedor.")
+    override.locator("textarea[name=rationale]").fill(rationale)
     with page.expect_navigation():
         override.locator("button[type=submit]").click()
     flash_shown(page)
     check.check(page, "round after an override")
+    assert page.locator(f"main .badge[title='{rationale}']").count() == 1
 
-    # freeze (a confirmation, if asked, is answered yes), then the letters
-    submit(page, "main a[href$='/freeze'], main form[action$='/freeze'] button[type=submit]")
-    if page.url.split("?")[0].endswith("/freeze"):  # the confirmation page
-        check.check(page, "confirm freezing")
-        submit(page, "main form[action$='/freeze'] button[type=submit]")
+    # freeze: a page asks for confirmation first
+    submit(page, "main a[href$='/freeze']")
+    assert page.url.replace(base, "").split("?")[0] == f"{round_path}/freeze", page.url
+    check.check(page, "confirm freezing")
+    assert seeded(app, lambda s: s.get(SelectionRound, round_id).status) == "open", "asking changes nothing"
+    submit(page, "main form[action$='/freeze'] button[type=submit]")
     assert page.url.replace(base, "").split("?")[0] == round_path, page.url
     check.check(page, "frozen round")
+    frozen = seeded(app, lambda s: (s.get(SelectionRound, round_id).status, [o.rationale for o in s.get(SelectionRound, round_id).overrides]))
+    assert frozen == ("frozen", [rationale]), frozen
+    # a frozen round offers no more overrides, no "run again" and no second freeze
+    assert page.locator("main form[action*='/override/']").count() == 0
+    assert page.locator("main a[href$='/freeze']").count() == 0
+
+    # letters, the report and all documents (prepared by a job whose page shows the download)
     letter = href(page, "main a[href*='/letters/']")
     assert fetch(page, base + letter, "application/pdf").startswith(b"%PDF")
     assert fetch(page, base + href(page, "main a[href*='/report.pdf']"), "application/pdf").startswith(b"%PDF")
     zipped = page.locator("main a[href*='/documents.zip']")
     if zipped.count():
         assert fetch(page, base + zipped.first.get_attribute("href"), "application/zip").startswith(b"PK")
-    else:  # all documents are prepared by a job, on a page that shows its progress and then the download
+    else:
         submit(page, "main form:has(input[name=kind][value=round_documents]) button[type=submit]")
         check.check(page, "documents being prepared")
         result = page.locator("main a[href$='/result']")
-        result.wait_for(timeout=60_000)  # the page reloads itself until the job is done
+        result.wait_for(timeout=60_000)  # the page polls the job and shows the link when it is done
         check.check(page, "documents ready")
-        assert fetch(page, base + result.first.get_attribute("href"), "application/zip").startswith(b"PK")
+        name, data = download(page, "main a[href$='/result']")
+        assert data.startswith(b"PK") and name.endswith(".zip"), name
     page.goto(f"{base}/rounds")
     check.check(page, "rounds")
     page.goto(f"{base}/rounds/audit")

@@ -39,14 +39,10 @@ def answer_criterion(page, crit_id: str, level: int, evidence: str) -> None:
 
 
 def wait_saved(page) -> None:
-    """Wait until the page says its draft was saved automatically."""
-    for _ in range(100):
-        if page.text_content("#autosave-status") == page.get_attribute("#autosave-status", "data-saved"):
-            break
-        page.wait_for_timeout(50)
-    else:
-        raise AssertionError(f"autosave did not report success: {page.text_content('#autosave-status')!r}")
-    page.wait_for_load_state("networkidle")
+    """Wait until the page says its draft was saved automatically (autosave.js says so only once
+    nothing is scheduled, running or queued)."""
+    page.wait_for_function("() => { const s = document.getElementById('autosave-status');"
+                           " return s && s.dataset.saved && s.textContent === s.dataset.saved; }", timeout=20_000)
 
 
 def press_button(page, value: str) -> None:
@@ -57,11 +53,8 @@ def press_button(page, value: str) -> None:
 
 def wait_focus(page, element_id: str) -> None:
     """Wait until autofocus has put the caret in ``element_id``."""
-    for _ in range(100):
-        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
-            return
-        page.wait_for_timeout(30)
-    raise AssertionError(f"{element_id} never got the focus")
+    page.wait_for_function("(id) => document.activeElement && document.activeElement.id === id", arg=element_id,
+                           timeout=20_000)
 
 
 def login(page, base: str) -> None:

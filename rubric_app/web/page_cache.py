@@ -1,0 +1,73 @@
+"""Answers drawn once per state of what they show, and kept in the shared cache.
+
+A page that shows one assessment (a dimension, the results) and the API's representation of it
+are drawn anew only when something they show changed. The key names the request's path and query,
+the person (id and role), the interface language and time zone, and the *stamp* of everything drawn:
+the assessment's version (bumped by every answer, plan, review and status change), its institution's
+version, and, for pages that compare, the comparison's data stamp and today's date. The access rule is
+checked on every request before the cache is read (:func:`rubric_app.services.assessments.assessment_stamp`).
+
+What differs per request is put back into a kept page: the CSRF token (kept as a marker). A request
+with messages waiting to be shown (``flash``) is drawn as usual and not kept, so each message is shown
+once. Kept in Flask-Caching's cache: per process by default, shared through Redis when configured.
+``PAGE_CACHE = False`` in the config turns it off.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Callable
+
+from flask import current_app, request, session
+from flask_babel import get_locale, get_timezone
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+
+from ..extensions import app_cache
+
+#: stands for the request's CSRF token in a kept page
+CSRF_MARK = "\x1ecsrf-token\x1e"
+#: how long a kept answer may stay unused (seconds)
+TIMEOUT = 600
+
+
+def enabled() -> bool:
+    return bool(current_app.config.get("PAGE_CACHE", True)) and "_flashes" not in session
+
+
+def key(kind: str, *stamp) -> str:
+    parts = (kind, request.full_path, current_user.id, current_user.role, str(get_locale()), str(get_timezone()), stamp)
+    return "page:" + hashlib.sha256(repr(parts).encode("utf-8")).hexdigest()
+
+
+def page(kind: str, stamp: tuple, draw: Callable[[], tuple[str, int]]):
+    """The page for ``stamp``: kept text with this request's CSRF token, or what ``draw()`` answers,
+    kept when that is (text, 200)."""
+    if not enabled():
+        return draw()
+    cache = app_cache()
+    name = key(kind, *stamp)
+    kept = cache.get(name)
+    if kept is None:
+        drawn = draw()
+        if not (isinstance(drawn, tuple) and len(drawn) == 2 and isinstance(drawn[0], str) and drawn[1] == 200):
+            return drawn  # a redirect, an error page: never kept
+        text, status = drawn
+        token = generate_csrf()
+        cache.set(name, text.replace(token, CSRF_MARK) if token else text, timeout=TIMEOUT)
+        return text, status
+    return kept.replace(CSRF_MARK, generate_csrf()), 200
+
+
+def body(kind: str, stamp: tuple, draw: Callable[[], tuple[bytes, bool]]) -> bytes:
+    """An API body for ``stamp`` (no CSRF token in it): kept bytes, or the bytes ``draw()`` answers
+    with whether they may be kept (they show exactly ``stamp``)."""
+    if not current_app.config.get("PAGE_CACHE", True):
+        return draw()[0]
+    cache = app_cache()
+    name = key(kind, *stamp)
+    kept = cache.get(name)
+    if kept is None:
+        kept, keep = draw()
+        if keep:
+            cache.set(name, kept, timeout=TIMEOUT)
+    return kept
