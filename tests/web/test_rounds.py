@@ -535,3 +535,18 @@ def test_rounds_list_counts_the_final_selection(api, pool, staff_client):
     row = re.search(rf'<tr><td>{rid}</td>.*?</tr>', page, re.S).group(0)
     cells = re.findall(r"<td>(.*?)</td>", row, re.S)
     assert cells[-1] == "4", cells
+
+
+@pytest.mark.parametrize("lang, one, many", [("es", "1 seleccionado de", "seleccionados de"),
+                                             ("pt", "1 selecionado de", "selecionados de"),
+                                             ("en", "1 selected of", "selected of")])
+def test_country_headings_count_the_selected_in_the_right_grammatical_number(api, pool, staff_client, lang, one, many):
+    """"1 seleccionado de 3", "2 seleccionados de 3": ngettext with the language's plural forms."""
+    rid = create_round(api)["id"]
+    set_language(staff_client, lang)
+    headings = re.findall(r'<h2>[^<]*<small class="muted">([^<]*)</small></h2>', text(staff_client.get(f"/rounds/{rid}")))
+    counts = {int(h.split()[0]): h for h in headings}
+    assert 1 in counts and one in counts[1], headings  # PE: a quota of 1
+    assert all(many in h for n, h in counts.items() if n != 1), headings
+    if lang != "en":
+        assert all(" ".join(h.split()[:2]) == f"{n} {one.split()[1]}" for n, h in counts.items() if n == 1)
