@@ -167,7 +167,12 @@ def test_rate_limit_counts_go_to_the_apps_redis_unless_another_store_is_named(tm
     monkeypatch.delenv("RATELIMIT_STORAGE_URI", raising=False)
     for name in "abc":
         (tmp_path / name).mkdir()
-    assert make_app(tmp_path / "a").config["RATELIMIT_STORAGE_URI"] == "memory://"
-    assert make_app(tmp_path / "b", REDIS_URL="redis://127.0.0.1:6379/14").config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/14"
+    def storage(name, **config):
+        app = make_app(tmp_path / name, **config)
+        app.extensions["rubric_db"][0].dispose()  # close its connections now (PostgreSQL), not at garbage collection
+        return app.config["RATELIMIT_STORAGE_URI"]
+
+    assert storage("a") == "memory://"
+    assert storage("b", REDIS_URL="redis://127.0.0.1:6379/14") == "redis://127.0.0.1:6379/14"
     monkeypatch.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/13")
-    assert make_app(tmp_path / "c", REDIS_URL="redis://127.0.0.1:6379/14").config["RATELIMIT_STORAGE_URI"] == "redis://127.0.0.1:6379/13"
+    assert storage("c", REDIS_URL="redis://127.0.0.1:6379/14") == "redis://127.0.0.1:6379/13"
