@@ -90,21 +90,7 @@ def signed_in(app, user, lang: str | None = None):
     return client
 
 
-def wait_for_job(app, job_id: int, timeout: float = 60) -> Job:
-    """The job once finished (done or failed), polling its row until a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with app.app_context():
-            s = db.new_session()
-            try:
-                job = s.get(Job, job_id)
-                s.expunge(job)
-            finally:
-                s.close()
-        if job.status in (JOB_DONE, JOB_FAILED):
-            return job
-        assert time.monotonic() < deadline, f"job {job_id} still {job.status} after {timeout} s"
-        time.sleep(0.05)
+from tests.test_jobs import wait_for_job  # noqa: E402 (the same wait, polling the job's row until a deadline)
 
 
 def job_id_of(response) -> int:
