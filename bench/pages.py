@@ -60,12 +60,12 @@ def flask_cmd(env: dict, *args: str) -> str:
 
 
 class Server:
-    def __init__(self, app: str, env: dict, cwd: Path):
+    def __init__(self, app: str, env: dict, cwd: Path, extra: list[str] | None = None):
         self.port = free_port()
         env = dict(env, PORT=str(self.port))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:rubric_app.gunicorn_conf", "--access-logfile", "/dev/null",
-             "--max-requests", "0", app], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+             "--max-requests", "0", *(extra or []), app], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True)
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
@@ -164,6 +164,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--gunicorn-args", default="", help="more gunicorn options for both servers, e.g. '-k sync -w 3'")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -180,14 +181,15 @@ def main() -> None:
     (work / "hello.py").write_text(HELLO)
     figures: dict[str, dict] = {}
 
-    hello = Server("hello:app", dict(env, PYTHONPATH=str(work)), work)
+    extra = args.gunicorn_args.split()
+    hello = Server("hello:app", dict(env, PYTHONPATH=str(work)), work, extra)
     try:
         wrk(hello.base + "/", 2, args.connections, {})  # warm-up
         figures["hello-world Flask app"] = wrk(hello.base + "/", args.duration, args.connections, {})
     finally:
         hello.stop()
 
-    app = Server("rubric_app:create_app()", env, ROOT)
+    app = Server("rubric_app:create_app()", env, ROOT, extra)
     try:
         member = {"Cookie": login(app.base, "member@demo.example")}
         bearer = {"Authorization": f"Bearer {token}"}
@@ -221,7 +223,8 @@ def main() -> None:
 
     ceiling = figures["hello-world Flask app"]["rps"]
     print(f"database: {'SQLite' if not args.database_url else args.database_url.split('@')[-1]}; "
-          f"wrk -t2 -c{args.connections} -d{args.duration}s; {os.cpu_count()} cores")
+          f"wrk -t2 -c{args.connections} -d{args.duration}s; {os.cpu_count()} cores; gunicorn settings: rubric_app/gunicorn_conf.py "
+          f"{args.gunicorn_args}".rstrip())
     print(f"{'endpoint':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'share':>7}")
     for name, f in figures.items():
         print(f"{name:34} {f['rps']:8.0f} {f['p50']:8.1f} {f['p99']:8.1f} {f['errors']:7d} {f['rps'] / ceiling:7.1%}")

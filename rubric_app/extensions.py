@@ -153,6 +153,13 @@ RATE_LIMIT_DEFAULTS = {
 limiter = Limiter(key_func=get_remote_address, strategy="moving-window")
 
 
+@limiter.request_filter
+def _reads_are_not_limited() -> bool:
+    """Every limit is on a POST (sign-in, registration, resets, tokens, invitations): reads skip the
+    limiter's per-request work."""
+    return request.method in ("GET", "HEAD", "OPTIONS")
+
+
 def init_limiter(app: Flask) -> None:
     """Wire the limiter: storage from the instance config, else ``RATELIMIT_STORAGE_URI`` in the environment, else the
     app's Redis (``REDIS_URL``: the counts are shared by every process and machine), else memory."""

@@ -10,7 +10,7 @@ from functools import lru_cache
 from importlib import resources
 
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -507,21 +507,26 @@ def issue_token(session: Session, user: User, name: str = "") -> str:
 TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
+#: the owner of an unrevoked token, with the token's id and last use, in one statement (built once)
+_TOKEN_OWNER = (select(User, ApiToken.id, ApiToken.last_used_at).join(ApiToken, ApiToken.user_id == User.id)
+                .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None)))
+
+
 def user_for_token(session: Session, token: str) -> User | None:
     """The active user owning this unrevoked token, or None; records the last use (to the minute)."""
     if not token or not token.startswith(TOKEN_PREFIX):
         return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(token), ApiToken.revoked_at.is_(None)))
-    if row is None or not row.user.active:
+    found = session.execute(_TOKEN_OWNER, {"token_hash": _hash_token(token)}).one_or_none()
+    if found is None or not found[0].active:
         return None
+    user, token_id, last = found
     now = utcnow()
-    last = row.last_used_at
     if last is not None and last.tzinfo is None and now.tzinfo is not None:
         last = last.replace(tzinfo=now.tzinfo)
     if last is None or now - last >= TOKEN_USE_RESOLUTION:  # not one write per API request
-        row.last_used_at = now
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
         session.commit()
-    return row.user
+    return user
 
 
 def tokens_of(session: Session, user: User) -> list[ApiToken]:

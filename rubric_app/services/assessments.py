@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ..domain.instruments import LEVELS, REQUIRED_LANGUAGES, Registry, Rubric
@@ -96,14 +96,26 @@ class Stamp(NamedTuple):
     institution_version: int
 
 
-def assessment_stamp(session: Session, user: User, assessment_id: int) -> Stamp:
+#: the columns of :class:`Stamp`, one small indexed lookup (built once: a page kept in the cache costs
+#: little more than this statement)
+_STAMP = (select(Assessment.id, Assessment.version, Assessment.status, Assessment.institution_id, Institution.version)
+          .join(Institution, Institution.id == Assessment.institution_id)
+          .where(Assessment.id == bindparam("assessment_id")))
+#: the same, with what moves whenever any assessment or institution changes (the comparison's data
+#: stamp: :func:`rubric_app.services.comparison.data_stamp`), in the same statement
+_STAMP_AND_DATA = _STAMP.add_columns(*(select(column).scalar_subquery() for column in (
+    func.count(Assessment.id), func.max(Assessment.updated_at), func.max(Assessment.id), func.max(Institution.id))))
+
+
+def assessment_stamp(session: Session, user: User, assessment_id: int, *, with_data: bool = False) -> Stamp | tuple[Stamp, tuple]:
     """The stamp of one assessment the user may see (one small query; the same rule as
-    :func:`get_assessment`, which a page calls only when it has to draw anew)."""
-    row = session.execute(select(Assessment.id, Assessment.version, Assessment.status, Assessment.institution_id, Institution.version)
-                          .join(Institution, Institution.id == Assessment.institution_id)
-                          .where(Assessment.id == assessment_id)).one_or_none()
+    :func:`get_assessment`, which a page calls only when it has to draw anew).  With ``with_data``:
+    (stamp, data stamp), the data stamp changing whenever an assessment or institution is added or
+    an assessment changes, read in the same statement."""
+    row = session.execute(_STAMP_AND_DATA if with_data else _STAMP, {"assessment_id": assessment_id}).one_or_none()
     _check_access(user, row[2] if row else None, row[3] if row else None, False)
-    return Stamp(*row)
+    stamp = Stamp(*row[:5])
+    return (stamp, tuple(row[5:])) if with_data else stamp
 
 
 class DraftInProgress(Conflict):

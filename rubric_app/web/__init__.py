@@ -9,9 +9,11 @@ from flask import Flask, abort, current_app, jsonify, render_template, request
 from flask_babel import format_decimal, get_locale
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy import bindparam, select
 
 from ..domain.instruments import Registry
 from ..extensions import db, login_manager
+from ..inputs import MAX_ID, ascii_int
 from ..models import User
 from ..services import ServiceError
 
@@ -37,11 +39,16 @@ def role_required(*roles: str):
     return decorator
 
 
+#: the signed-in person (built once: it runs on every request)
+_USER = select(User).where(User.id == bindparam("user_id"))
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    if not user_id.isdigit():
+    number = ascii_int(user_id, 1, MAX_ID)
+    if number is None:
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.execute(_USER, {"user_id": number}).scalar_one_or_none()
     if user is None or not user.active:
         return None
     # a session started before the last logout, password change, role change or deactivation is over

@@ -418,12 +418,10 @@ def submit(assessment_id: int):
 @bp.get("/<int:assessment_id>/results")
 @login_required
 def results(assessment_id: int):
-    from ..services.comparison import data_stamp
-
-    stamp = svc.assessment_stamp(db.session, current_user, assessment_id)
     # besides the assessment: the benchmark and the previous round (any assessment's change moves the data stamp),
     # the due-date bounds (today) and the comparison's threshold
-    return page_cache.page("results", (*stamp, data_stamp(db.session), date.today(), current_app.config.get("COMPARISON_MIN_CELL")),
+    stamp, data = svc.assessment_stamp(db.session, current_user, assessment_id, with_data=True)
+    return page_cache.page("results", (*stamp, data, date.today(), current_app.config.get("COMPARISON_MIN_CELL")),
                            lambda: _results_page(svc.get_assessment(db.session, current_user, assessment_id)))
 
 
