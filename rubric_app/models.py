@@ -62,6 +62,8 @@ class Institution(Base):
     #: optimistic-concurrency version: bumped on every change; writes name the version they saw
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: moved by every change (indexed: the comparison's data stamp reads the latest)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow, index=True)
 
     __table_args__ = (UniqueConstraint("name_key", "country", name="uq_institution_name_country"),)
 
@@ -87,7 +89,8 @@ class User(Base):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    institution: Mapped[Institution | None] = relationship(lazy="joined")
+    #: loaded when used (few pages show it; every request loads the user)
+    institution: Mapped[Institution | None] = relationship()
 
     # Flask-Login protocol
     @property
@@ -175,7 +178,8 @@ class Assessment(Base):
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("assessments.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    #: moved by every change (indexed: the comparison's data stamp reads the latest)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow, index=True)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: dimension id -> self-assessed score ("2.67") and "index"; written when submitted
     self_scores: Mapped[dict | None] = mapped_column(JSON)
@@ -474,3 +478,24 @@ class LevelPair(Base):
     validated_level: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = {"sqlite_with_rowid": False}
+
+
+class ScoreTokens(Base):
+    """An assessment's stored scores and level pairs as one row of text tokens: what the comparison reads.
+
+    One row per assessment, a copy of the JSON columns written with :class:`AssessmentScore` by
+    :func:`rubric_app.services.score_rows.write_score_rows` (the token format is described there).
+    The comparison fetches one such row per institution and counts the tokens in Python, instead of
+    grouping seven score rows and up to eighteen pair rows per assessment in the database.
+    """
+
+    __tablename__ = "assessment_score_tokens"
+
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("assessments.id", ondelete="CASCADE"), primary_key=True,
+                                               autoincrement=False)
+    #: "measure=hundredths ..." from ``self_scores``; None where that column holds no mapping
+    self_scores: Mapped[str | None] = mapped_column(Text)
+    #: the same from ``validated_scores``
+    validated_scores: Mapped[str | None] = mapped_column(Text)
+    #: "dimension!self:validated dimension=self:validated ..." from ``level_pairs``; None where that column holds no mapping
+    level_pairs: Mapped[str | None] = mapped_column(Text)

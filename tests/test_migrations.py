@@ -25,7 +25,7 @@ from tests.conftest import ON_POSTGRES, PG_URL, drop_everything
 
 INITIAL, RECORD_VERSIONS, ACCOUNTS, LETTER_TERMS = "0001_initial_schema", "0002_record_versions", "0003_accounts_and_sessions", "0004_letter_terms"
 PROVIDER_SEARCH, JOBS, PENDING_UPLOADS = "0005_provider_search_and_archive", "0006_jobs", "0007_pending_uploads"
-HEAD = "0008_score_columns"
+HEAD = "0010_change_stamps"
 LETTER_TERM_DEFAULTS = {"letter_months": 24, "courses_per_year": 4, "women_share": 60, "facilitators": 2}
 VERSIONED = ("assessments", "answers", "plan_items", "providers", "selection_rounds")
 UPGRADE_HINT = ("run 'flask --app rubric_app db upgrade' (back up first: 'flask --app rubric_app db backup FILE').")
@@ -184,6 +184,8 @@ def test_upgrade_from_0001_keeps_every_row(engine, db_url, tmp_path):
         for old, new in zip(rows, after[name], strict=True):
             if name in VERSIONED or name in ("users", "institutions"):
                 assert new.pop("version") == 1, (name, new)
+            if name == "institutions":  # 0010: their latest change is their creation
+                assert new.pop("updated_at") == old["created_at"]
             if name == "users":  # 0003: sessions start at generation 0, no password change recorded yet
                 assert (new.pop("session_generation"), new.pop("password_changed_at")) == (0, None)
             if name == "providers":  # 0004: no legal representative recorded yet; 0005: search key filled, not archived
@@ -542,7 +544,8 @@ def test_postgresql_backup_and_restore_round_trip(app, tmp_path):
 def test_migrations_ship_with_the_package():
     setup = (PROJECT_ROOT / "setup.cfg").read_text()
     assert "migrations/versions/*.py" in setup and "alembic>=" in setup
-    assert schema.known_revisions() == [INITIAL, RECORD_VERSIONS, ACCOUNTS, LETTER_TERMS, PROVIDER_SEARCH, JOBS, PENDING_UPLOADS, HEAD]
+    assert schema.known_revisions() == [INITIAL, RECORD_VERSIONS, ACCOUNTS, LETTER_TERMS, PROVIDER_SEARCH, JOBS, PENDING_UPLOADS,
+                                        "0008_score_columns", "0009_score_tokens", HEAD]
     assert schema.head_revision() == HEAD
     assert (schema.MIGRATIONS / "env.py").exists()
     assert not (PROJECT_ROOT / "alembic.ini").exists()

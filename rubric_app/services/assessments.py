@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Iterable, Mapping, NamedTuple
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from ..domain.instruments import LEVELS, REQUIRED_LANGUAGES, Registry, Rubric
@@ -16,6 +16,7 @@ from ..domain.scoring import AnswerError, CriterionAnswer, RubricScores, missing
 from ..models import (DRAFT, PLAN_STATUSES, SUBMITTED, VALIDATED, Answer, Assessment, AuditEntry, Institution, PlanEdit, ReviewEvent, User,
                       utcnow)
 from . import N_, Conflict, Forbidden, Invalid, NotFound, PreconditionFailed, PreconditionRequired, commit_or_conflict
+from . import stamps
 from .score_rows import write_score_rows
 
 #: the most answers one request may carry (a rubric has far fewer criteria)
@@ -96,23 +97,12 @@ class Stamp(NamedTuple):
     institution_version: int
 
 
-#: the columns of :class:`Stamp`, one small indexed lookup (built once: a page kept in the cache costs
-#: little more than this statement)
-_STAMP = (select(Assessment.id, Assessment.version, Assessment.status, Assessment.institution_id, Institution.version)
-          .join(Institution, Institution.id == Assessment.institution_id)
-          .where(Assessment.id == bindparam("assessment_id")))
-#: the same, with what moves whenever any assessment or institution changes (the comparison's data
-#: stamp: :func:`rubric_app.services.comparison.data_stamp`), in the same statement
-_STAMP_AND_DATA = _STAMP.add_columns(*(select(column).scalar_subquery() for column in (
-    func.count(Assessment.id), func.max(Assessment.updated_at), func.max(Assessment.id), func.max(Institution.id))))
-
-
 def assessment_stamp(session: Session, user: User, assessment_id: int, *, with_data: bool = False) -> Stamp | tuple[Stamp, tuple]:
     """The stamp of one assessment the user may see (one small query; the same rule as
     :func:`get_assessment`, which a page calls only when it has to draw anew).  With ``with_data``:
     (stamp, data stamp), the data stamp changing whenever an assessment or institution is added or
     an assessment changes, read in the same statement."""
-    row = session.execute(_STAMP_AND_DATA if with_data else _STAMP, {"assessment_id": assessment_id}).one_or_none()
+    row = stamps.assessment_row(session, assessment_id, with_data=with_data)
     _check_access(user, row[2] if row else None, row[3] if row else None, False)
     stamp = Stamp(*row[:5])
     return (stamp, tuple(row[5:])) if with_data else stamp

@@ -74,6 +74,6 @@ def bulk_assessments(session: Session, rubric: Rubric, count: int, countries: Se
 
         for table in ("institutions", "assessments", "answers"):
             session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"))
-        session.execute(text("ANALYZE institutions, assessments, assessment_scores, assessment_level_pairs"))  # the planner sees the new rows
+        session.execute(text("ANALYZE institutions, assessments, assessment_scores, assessment_level_pairs, assessment_score_tokens"))  # the planner sees the new rows
         session.commit()
     return done

@@ -5,11 +5,13 @@ import csv
 import hashlib
 import io
 import json
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
+from itertools import compress
 
-from sqlalchemy import Integer, String, case, func, literal, select, union_all
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..domain.comparison import (
@@ -33,9 +35,9 @@ from ..domain.comparison import (
 from ..domain.instruments import Registry, Rubric
 from ..extensions import app_cache
 from ..inputs import MAX_ID, ascii_int
-from ..models import SUBMITTED, VALIDATED, Assessment, AssessmentScore, Institution, LevelPair, User
-from . import N_, Forbidden, Invalid
-from .score_rows import SCORE_COLUMNS, score_value, write_score_rows
+from ..models import SUBMITTED, VALIDATED, Assessment, Institution, ScoreTokens, User
+from . import N_, Forbidden, Invalid, stamps
+from .score_rows import SCORE_COLUMNS, read_pair_token, read_score_token, write_score_rows
 
 COMPARE_ROLES = ("reviewer", "staff", "admin")
 #: base histogram bins: 20 index points and one level, twice the protection interval
@@ -202,9 +204,8 @@ def _decimal(value) -> Decimal | None:
 
 
 def data_stamp(session: Session) -> tuple:
-    """Changes whenever an assessment or institution is added or an assessment changes."""
-    return tuple(session.execute(select(func.count(Assessment.id), func.max(Assessment.updated_at), func.max(Assessment.id),
-                                        select(func.max(Institution.id)).scalar_subquery())).one())
+    """Changes whenever an assessment or institution is added or changes (:mod:`.stamps`)."""
+    return stamps.data_stamp(session)
 
 
 def _cache_key(*parts) -> str:
@@ -233,9 +234,10 @@ def compare(session: Session, registry: Registry, user: User, filters: Filters, 
     with the threshold ``min_cell`` (never below 5).  Mixing instrument versions in the chosen
     countries raises MixedVersions.
 
-    The database does the heavy part (see :func:`_compute`): it picks the latest assessment per
-    institution and counts how many institutions have each score, so the work in Python grows
-    with the number of distinct scores, not of assessments.  Results are kept in the app's cache
+    One statement reads the universe's assessments with their score tokens (see :func:`_counted`):
+    the database sorts nothing, Python keeps the latest assessment per institution and counts equal
+    tokens per country in C (:class:`collections.Counter`), so the work grows linearly with the
+    assessments and the statistics with the number of distinct scores.  Results are kept in the app's cache
     (:data:`rubric_app.extensions.cache`: shared through Redis when configured) under the filters,
     threshold and data stamp (see :func:`data_stamp`), so a new submission anywhere is seen by
     every server.
@@ -258,9 +260,10 @@ def compare(session: Session, registry: Registry, user: User, filters: Filters, 
 
 def _rubric_of(session: Session, registry: Registry, filters: Filters) -> Rubric:
     """The one instrument version of the selection (MixedVersions when several), or the filters' one."""
-    keys = session.execute(select(Assessment.instrument_id, Assessment.instrument_version).distinct()
-                           .join(Institution, Institution.id == Assessment.institution_id)
-                           .where(*_conditions(filters))).all()
+    query = select(Assessment.instrument_id, Assessment.instrument_version).distinct().where(*_conditions(filters))
+    if filters.countries or filters.type or filters.sector:  # every assessment has its institution: no filter, no join
+        query = query.join(Institution, Institution.id == Assessment.institution_id)
+    keys = session.execute(query).all()
     found = check_single_version((rid, version) for rid, version in keys)
     if filters.versions:
         check_single_version((filters.instrument or "ifp-migrant-inclusion", v) for v in filters.versions)
@@ -276,110 +279,180 @@ def _rubric_of(session: Session, registry: Registry, filters: Filters) -> Rubric
     return rubric
 
 
-def _latest(filters: Filters, rubric: Rubric):
-    """A CTE of the latest assessment per institution on the rubric's version (the universe): ids,
-    round, country and synthetic flag.  Kept narrow: the database materializes it once for every
-    count taken from it, and the counts join it to the score rows by assessment id."""
-    order = [Assessment.round_number.desc(), Assessment.submitted_at.desc().nulls_last(), Assessment.id.desc()]
-    rank = func.row_number().over(partition_by=Assessment.institution_id, order_by=order)
-    ranked = (select(Assessment.id, Assessment.institution_id, Assessment.round_number, Institution.country, Institution.synthetic,
-                     rank.label("rank"))
-              .join(Institution, Institution.id == Assessment.institution_id)
-              .where(*_conditions(filters, by_country=False), Assessment.instrument_id == rubric.id,
-                     Assessment.instrument_version == rubric.version)
-              .subquery("ranked"))
-    return select(*[c for c in ranked.c if c.key != "rank"]).where(ranked.c.rank == 1).cte("latest")
+def _universe(filters: Filters, rubric: Rubric, basis: str, with_institutions: bool):
+    """Every assessment matching the filters on the rubric's version, in every country (the region:
+    the country filter does not apply), with what the counts need, in this order: institution id,
+    assessment id, country, synthetic flag, score tokens of ``basis``, pair tokens (:mod:`.score_rows`),
+    round, and with ``with_institutions`` the institution's name.
+
+    One scan of the assessments joined by key to the institutions and the tokens: the database
+    sorts nothing.  :func:`_latest_rows` keeps the latest assessment of each institution."""
+    tokens = ScoreTokens.__table__
+    columns = [Assessment.institution_id, Assessment.id, Institution.country, Institution.synthetic, tokens.c[SCORE_COLUMNS[basis]],
+               tokens.c.level_pairs, Assessment.round_number]
+    if with_institutions:
+        columns.append(Institution.name)
+    return (select(*columns)
+            .join(Institution, Institution.id == Assessment.institution_id)
+            .outerjoin(tokens, tokens.c.assessment_id == Assessment.id)
+            .where(*_conditions(filters, by_country=False), Assessment.instrument_id == rubric.id,
+                   Assessment.instrument_version == rubric.version))
 
 
-#: what each row of :func:`_counted`'s statement carries (``kind``: one of these)
-_COUNTRY, _SCORE, _PAIR = range(3)
+def _submitted_text(dialect: str):
+    """The submission time as text that orders as the database orders the times (or NULL).
+
+    SQLite stores it as text and orders that text: the column as it is (the driver returns the
+    text).  PostgreSQL writes it in UTC with all six digits of the microseconds (its precision), so
+    the driver returns strings of one format instead of datetimes, which cost more to make."""
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", Assessment.submitted_at), "YYYY-MM-DD HH24:MI:SS.US")
+    return Assessment.submitted_at
 
 
-def _counted(session: Session, latest, basis: str, keys: list[str]) -> tuple[dict, dict[str, int], dict[str, int], dict]:
-    """Everything the published figures need, counted by the database in one statement over the
-    universe (so the latest assessment per institution is picked once), from the score rows
-    (:mod:`.score_rows`):
+def _latest_rows(session: Session, rows: list[tuple]) -> list[tuple]:
+    """The latest of :func:`_universe`'s rows per institution: highest round, then latest submission
+    (none counts as earliest), then highest id.
 
-    * ``scores[country][key][score]``: institutions with that stored score (keys: dimensions, "index");
-    * institutions and synthetic institutions per country;
-    * ``pairs[(country, dimension id)]``: (times each (self, validated) level pair occurs,
-      institutions giving pairs: each has exactly one pair at position 0 in the dimension).
+    When no institution has two assessments in the universe the rows are the answer; the round
+    decides most others.  Only assessments that tie on their institution's highest round need
+    their submission times, read by id in a second statement (by id, so that a change committed
+    between the two statements cannot make one go missing; an assessment deleted meanwhile counts
+    as submitted at no time)."""
+    if len(set(row[0] for row in rows)) == len(rows):
+        return rows
+    best: dict[int, list[tuple]] = {}
+    for row in rows:
+        found = best.get(row[0])
+        if found is None or row[6] > found[0][6]:
+            best[row[0]] = [row]
+        elif row[6] == found[0][6]:
+            found.append(row)
+    tied = [row[1] for found in best.values() if len(found) > 1 for row in found]
+    if not tied:
+        return [found[0] for found in best.values()]
+    submitted = _submitted_text(session.get_bind().dialect.name)
+    times: dict[int, str | None] = {}
+    for start in range(0, len(tied), 500):
+        times.update(_plain_rows(session, select(Assessment.id, submitted).where(Assessment.id.in_(tied[start:start + 500]))))
 
-    Assessments of the universe that have no score rows of the basis (data written around the
-    services) get them from their JSON first, in the caller's transaction (see :func:`_write_unwritten`).
+    def later(row: tuple) -> tuple:
+        at = times.get(row[1])
+        return (at is not None, at, row[1])
+
+    return [max(found, key=later) if len(found) > 1 else found[0] for found in best.values()]
+
+
+@dataclass
+class _Counts:
+    """What :func:`_counted` found in the universe."""
+
+    #: ``scores[country][key][score]``: institutions with that stored score (keys: dimensions, "index")
+    scores: dict
+    #: institutions per country, countries sorted
+    institutions: dict[str, int]
+    #: synthetic institutions per country (countries without any may be missing)
+    synthetic: dict[str, int]
+    #: ``pairs[(country, dimension id)]``: (times each (self, validated) level pair occurs, institutions giving pairs)
+    pairs: dict
+    #: one row per institution of the chosen countries when asked for (name, country, assessment, round, scores)
+    rows: list[dict]
+
+
+def _counted(session: Session, filters: Filters, rubric: Rubric, keys: list[str], *, chosen: set[str],
+             with_institutions: bool) -> _Counts:
+    """Everything the published figures need, from one statement over the universe (see
+    :func:`_universe`): the latest assessment of each institution with its row of score tokens.
+
+    The database returns one row per assessment and sorts nothing; Python keeps the latest per
+    institution (:func:`_latest_rows`), counts equal tokens per country (``" ".join`` + ``split`` +
+    :class:`collections.Counter`, in C) and decodes each distinct token once.  A score token stands
+    for one institution's score in one measure, a pair token for one (self, validated) pair, and the
+    tokens of the dimensions' first pairs count the institutions giving pairs.
+
+    Assessments of the universe without tokens of the basis (data written around the services) get
+    them from their JSON first, in the caller's transaction (see :func:`_write_unwritten`).
     """
-    scores_of = AssessmentScore.__table__.alias("s")
-    pairs_of = LevelPair.__table__.alias("p")
-    nothing = literal(None, Integer)
-    statement = union_all(
-        select(literal(_COUNTRY).label("kind"), latest.c.country, literal(None, String).label("key"),
-               func.sum(case((latest.c.synthetic, 1), else_=0)).label("a"), nothing.label("b"), func.count().label("n"),
-               nothing.label("firsts"))
-        .group_by(latest.c.country),
-        # an assessment without rows of the basis comes out as (country, NULL, NULL)
-        select(literal(_SCORE), latest.c.country, scores_of.c.measure, scores_of.c.hundredths, nothing, func.count(), nothing)
-        .select_from(latest).outerjoin(scores_of, (scores_of.c.assessment_id == latest.c.id) & (scores_of.c.basis == basis))
-        .group_by(latest.c.country, scores_of.c.measure, scores_of.c.hundredths),
-        select(literal(_PAIR), latest.c.country, pairs_of.c.dimension_id, pairs_of.c.self_level, pairs_of.c.validated_level,
-               func.count(), func.sum(case((pairs_of.c.position == 0, 1), else_=0)))
-        .select_from(latest).join(pairs_of, pairs_of.c.assessment_id == latest.c.id)
-        .group_by(latest.c.country, pairs_of.c.dimension_id, pairs_of.c.self_level, pairs_of.c.validated_level),
-    )
-    rows = session.execute(statement).all()
-    if any(kind == _SCORE and key is None for kind, _c, key, *_rest in rows) and _write_unwritten(session, latest, basis):
-        rows = session.execute(statement).all()
+    statement = _universe(filters, rubric, filters.basis, with_institutions)
+    rows = _latest_rows(session, _plain_rows(session, statement))
+    unwritten = [row[1] for row in rows if row[4] is None]
+    if unwritten and _write_unwritten(session, unwritten, filters.basis):
+        rows = _latest_rows(session, _plain_rows(session, statement))
+    countries, flags, scored, paired = list(zip(*rows))[2:6] if rows else ((), (), (), ())
+    institutions = Counter(countries)
+    synthetic = Counter(compress(countries, flags))
+    scored_by: dict[str, list[str]] = defaultdict(list)
+    paired_by: dict[str, list[str]] = defaultdict(list)
+    for country, stored in zip(countries, scored):
+        if stored:
+            scored_by[country].append(stored)
+    for country, stored in compress(zip(countries, paired), paired):
+        paired_by[country].append(stored)
     wanted = set(keys)
-    scores: dict[str, dict[str, dict[Decimal, int]]] = {}
-    institutions: dict[str, int] = {}
-    synthetic: dict[str, int] = {}
-    pairs: dict[tuple[str, str], tuple[dict[tuple[int, int], int], int]] = {}
-    for kind, country, key, a, b, n, firsts in rows:
-        if kind == _COUNTRY:
-            scores.setdefault(country, {})
-            institutions[country] = n
-            synthetic[country] = int(a or 0)
-        elif kind == _SCORE:
-            if key not in wanted or a is None:
+    scores: dict[str, dict[str, dict[Decimal, int]]] = {country: {} for country in sorted(institutions)}
+    for country, listed in scored_by.items():
+        cells = scores[country]
+        for token, n in Counter(" ".join(listed).split(" ")).items():
+            read = read_score_token(token)
+            if read is None or read[0] not in wanted:
                 continue
-            value = score_value(key, a)
-            cell = scores.setdefault(country, {}).setdefault(key, {})
-            cell[value] = cell.get(value, 0) + n
-        else:
-            counted, total = pairs.get((country, key), ({}, 0))
-            counted[(a, b)] = counted.get((a, b), 0) + n
-            pairs[(country, key)] = (counted, total + int(firsts or 0))
-    return scores, institutions, synthetic, pairs
+            cell = cells.setdefault(read[0], {})
+            cell[read[1]] = cell.get(read[1], 0) + n
+    pairs: dict[tuple[str, str], tuple[dict[tuple[int, int], int], int]] = {}
+    for country, listed in paired_by.items():
+        counted: dict[str, dict[tuple[int, int], int]] = {}
+        giving: dict[str, int] = {}
+        for token, n in Counter(" ".join(listed).split(" ")).items():
+            read = read_pair_token(token)
+            if read is None:
+                continue
+            dimension_id, pair, first = read
+            cell = counted.setdefault(dimension_id, {})
+            cell[pair] = cell.get(pair, 0) + n
+            if first:  # one per institution giving pairs in the dimension
+                giving[dimension_id] = giving.get(dimension_id, 0) + n
+        for dimension_id, cell in counted.items():
+            pairs[(country, dimension_id)] = (cell, giving.get(dimension_id, 0))
+    found = []
+    if with_institutions:
+        for _institution, assessment_id, country, _synthetic, stored, _pairs, round_number, name in rows:
+            if chosen and country not in chosen:
+                continue
+            # tokens are never empty in a non-empty string (one space between two)
+            values = dict(map(read_score_token, stored.split(" "))) if stored else {}
+            row = {"institution": name, "country": country, "assessment": assessment_id, "round": round_number}
+            row.update(zip(keys, map(values.get, keys)))
+            found.append(row)
+    return _Counts(scores=scores, institutions={country: institutions[country] for country in sorted(institutions)},
+                   synthetic=dict(synthetic), pairs=pairs, rows=found)
 
 
-def _write_unwritten(session: Session, latest, basis: str) -> bool:
-    """Write the score rows of the universe's assessments that have none of ``basis`` (their JSON
-    scores were written around the services, e.g. inserted directly), copied from the JSON in the
-    caller's transaction.  True when some were written."""
-    scores_of = AssessmentScore.__table__.alias("s")
-    written = select(scores_of.c.assessment_id).where(scores_of.c.assessment_id == latest.c.id, scores_of.c.basis == basis)
-    found = session.execute(select(Assessment.id.label("id"), Assessment.self_scores, Assessment.validated_scores, Assessment.level_pairs)
-                            .join(latest, latest.c.id == Assessment.id).where(~written.exists())).mappings().all()
-    copies = [row for row in found if isinstance(row[SCORE_COLUMNS[basis]], dict)]
+def _plain_rows(session: Session, statement) -> list[tuple]:
+    """The rows of a Core ``statement`` as the driver's plain tuples, in the session's transaction.
+
+    For the comparison's one row per assessment (text, integers, a boolean that is only tested for
+    truth and a submission time that is only compared), where SQLAlchemy's result rows and type
+    processing would cost more than the counting."""
+    result = session.connection().execute(statement)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+def _write_unwritten(session: Session, ids: list[int], basis: str) -> bool:
+    """Write the score rows and tokens of the assessments ``ids`` (the latest of their institution,
+    without tokens of ``basis``: their JSON scores were written around the services, e.g. inserted
+    directly), copied from the JSON in the caller's transaction.  True when some were written (those
+    whose JSON column of ``basis`` holds a mapping)."""
+    copies = []
+    for start in range(0, len(ids), 500):
+        found = session.execute(select(Assessment.id.label("id"), Assessment.self_scores, Assessment.validated_scores,
+                                       Assessment.level_pairs).where(Assessment.id.in_(ids[start:start + 500]))).mappings().all()
+        copies += [row for row in found if isinstance(row[SCORE_COLUMNS[basis]], dict)]
     if copies:
         write_score_rows(session, copies)
     return bool(copies)
-
-
-def _institution_rows(session: Session, latest, basis: str, keys: list[str], chosen: set[str]) -> list[dict]:
-    """One row per institution of the chosen countries (all when none are): name, country, the
-    assessment compared and its scores (one primary-key lookup per score)."""
-    joined = latest.join(Institution, Institution.id == latest.c.institution_id)
-    columns = []
-    for i, key in enumerate(keys):
-        score = AssessmentScore.__table__.alias(f"s{i}")
-        joined = joined.outerjoin(score, (score.c.assessment_id == latest.c.id) & (score.c.basis == basis) & (score.c.measure == key))
-        columns.append(score.c.hundredths)
-    query = select(Institution.name, latest.c.country, latest.c.id, latest.c.round_number, *columns).select_from(joined)
-    if chosen:
-        query = query.where(latest.c.country.in_(sorted(chosen)))
-    return [{"institution": name, "country": country, "assessment": assessment_id, "round": round_number,
-             **{key: score_value(key, stored) for key, stored in zip(keys, stored_scores, strict=True)}}
-            for name, country, assessment_id, round_number, *stored_scores in session.execute(query)]
 
 
 def _compute(session: Session, registry: Registry, filters: Filters, with_institutions: bool, k: int) -> Comparison:
@@ -387,8 +460,8 @@ def _compute(session: Session, registry: Registry, filters: Filters, with_instit
     chosen = set(filters.countries)
     dims = [d.id for d in rubric.dimensions]
     keys = [*dims, "index"]
-    latest = _latest(filters, rubric)
-    counts, per_country, synthetic, pairs = _counted(session, latest, filters.basis, keys)
+    found = _counted(session, filters, rubric, keys, chosen=chosen, with_institutions=with_institutions)
+    counts, per_country, synthetic, pairs = found.scores, found.institutions, found.synthetic, found.pairs
     shown = chosen or None
     table = aggregate_counts(counts, dims, countries=shown, min_cell=k)
     selected: dict[str, dict[Decimal, int]] = {key: {} for key in keys}
@@ -403,7 +476,7 @@ def _compute(session: Session, registry: Registry, filters: Filters, with_instit
     score_edges, score_counts = {}, {}
     for d in dims:
         score_edges[d], score_counts[d] = _published_counts(selected[d], SCORE_EDGES, k)
-    institutions = _institution_rows(session, latest, filters.basis, keys, chosen) if with_institutions else []
+    institutions = found.rows
     return Comparison(
         rubric=rubric,
         filters=filters,

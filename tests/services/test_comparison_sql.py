@@ -280,3 +280,64 @@ def test_cache_is_shared_between_apps_through_redis(tmp_path, monkeypatch):
         for application in (first, second):
             with application.app_context():
                 db.engine.dispose()
+
+
+# ----------------------------------------------------------------------------- latest assessment per institution
+
+
+def test_the_latest_assessment_breaks_ties_as_the_reference_does(app, rubric):
+    """Highest round, then latest submission (none counts as earliest; microseconds count), then
+    highest id, whatever order the ids come in; drafts and other versions never count."""
+    from datetime import datetime, timezone
+
+    user_id = _reviewer(app)
+    t0 = datetime(2025, 3, 4, 10, 30, 0, 500_000, tzinfo=timezone.utc)
+    # per institution: (round, submitted_at, status, version) of its assessments in id order; the expected winner's place
+    cases = [
+        ([(1, t0, SUBMITTED, None), (1, t0, VALIDATED, None)], 1),                                # same time: the higher id
+        ([(1, t0 + timedelta(microseconds=1), SUBMITTED, None), (1, t0, VALIDATED, None)], 0),    # one microsecond later
+        ([(1, None, SUBMITTED, None), (1, t0 - timedelta(days=900), VALIDATED, None)], 1),         # no time counts as earliest
+        ([(1, t0, SUBMITTED, None), (1, None, VALIDATED, None)], 0),
+        ([(2, t0 - timedelta(days=30), SUBMITTED, None), (1, t0, VALIDATED, None)], 0),            # the round first
+        ([(1, t0, SUBMITTED, None), (2, t0, "draft", None), (1, t0, VALIDATED, "0.9")], 0),        # a draft, another version
+        ([(1, None, SUBMITTED, None), (1, None, VALIDATED, None)], 1),                             # both without a time
+        ([(3, t0 + timedelta(hours=5), VALIDATED, None), (3, t0 + timedelta(hours=5, seconds=1), SUBMITTED, None)], 1),
+    ]
+    with app.app_context():
+        s = db.new_session()
+        bulk_assessments(s, rubric, 40, ("AR",), seed=2)  # enough institutions for published figures
+        template = s.scalars(select(Assessment).where(Assessment.level_pairs.is_not(None)).limit(1)).one()
+        next_id = s.scalar(select(Assessment.id).order_by(Assessment.id.desc()).limit(1)) + 1
+        expected = {}
+        for number, (assessments, winner) in enumerate(cases):
+            institution_id = 800_000 + number
+            s.execute(insert(Institution), [{"id": institution_id, "name": f"Empate {number}", "name_key": f"empate {number}",
+                                             "country": "CO", "city": "", "type": "training_centre", "sector": "",
+                                             "synthetic": False, "created_at": template.created_at}])
+            for place, (round_number, submitted_at, status, version) in enumerate(assessments):
+                scores = {**template.self_scores, "policy": f"{1 + place}.00"}
+                s.execute(insert(Assessment), [{"id": next_id, "institution_id": institution_id, "instrument_id": rubric.id,
+                                                "instrument_version": version or rubric.version, "instrument_hash": rubric.hash,
+                                                "language": "es", "status": status, "round_number": round_number,
+                                                "created_at": template.created_at, "updated_at": template.updated_at,
+                                                "submitted_at": submitted_at, "self_scores": scores, "validated_scores": scores,
+                                                "level_pairs": template.level_pairs}])
+                if place == winner:
+                    expected[f"Empate {number}"] = next_id
+                next_id += 1
+        s.commit()
+        s.close()
+    with app.test_request_context():
+        s = db.session
+        user = s.get(User, user_id)
+        registry = app.extensions["instruments"]
+        for basis in ("self", "validated"):
+            filters = svc.Filters(instrument=rubric.id, versions=(rubric.version,), countries=("CO",), basis=basis)
+            fast = svc.compare(s, registry, user, filters, with_institutions=True, use_cache=False)
+            slow = svc.compute_in_python(s, registry, filters, with_institutions=True)
+            _same(fast, slow)
+            chosen = {row["institution"]: row["assessment"] for row in fast.institution_rows}
+            if basis == "self":
+                assert chosen == expected
+            else:  # only validated assessments count on the validated basis
+                assert set(chosen) <= set(expected) and chosen["Empate 0"] == expected["Empate 0"]

@@ -1,6 +1,7 @@
-"""The numeric score rows (``assessment_scores``, ``assessment_level_pairs``) stay in step with the
-assessment's JSON scores at every transition: submit, validate, return, re-submit, discard, bulk
-inserts; and the comparison copies the rows of data inserted around the services.
+"""The numeric score rows (``assessment_scores``, ``assessment_level_pairs``) and the score tokens
+(``assessment_score_tokens``, what the comparison reads) stay in step with the assessment's JSON
+scores at every transition: submit, validate, return, re-submit, discard, bulk inserts; and the
+comparison copies the rows of data inserted around the services.
 """
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from sqlalchemy import insert, select
 
 from rubric_app.domain.scoring import CriterionAnswer
 from rubric_app.extensions import db
-from rubric_app.models import Assessment, AssessmentScore, LevelPair, User
+from rubric_app.models import Assessment, AssessmentScore, LevelPair, ScoreTokens, User
 from rubric_app.services import assessments as asvc
 from rubric_app.services import comparison as cmp
 from rubric_app.services import review as rsvc
 from rubric_app.services.bulk import bulk_assessments
-from rubric_app.services.score_rows import hundredths, rows_for, score_value
+from rubric_app.services.score_rows import (hundredths, pair_tokens, read_pair_token, read_score_token, rows_for, score_tokens,
+                                             score_value, tokens_for)
 
 
 def as_rows(session, assessment_id: int) -> dict:
@@ -29,6 +31,22 @@ def as_rows(session, assessment_id: int) -> dict:
                                                       .where(LevelPair.assessment_id == assessment_id)
                                                       .order_by(LevelPair.dimension_id, LevelPair.position)):
         found["pairs"].setdefault(dimension_id, []).append([own, checked])
+    return found
+
+
+def as_tokens(session, assessment_id: int) -> dict:
+    """What the tokens say, in the shape of :func:`as_rows` (each dimension's pairs sorted)."""
+    row = session.get(ScoreTokens, assessment_id)
+    found: dict = {"self": {}, "validated": {}, "pairs": {}}
+    if row is None:
+        return found
+    for basis, stored in (("self", row.self_scores), ("validated", row.validated_scores)):
+        found[basis] = dict(read_score_token(token) for token in (stored or "").split(" ") if token)
+    for token in (row.level_pairs or "").split(" "):
+        if token:
+            dimension_id, pair, first = read_pair_token(token)
+            assert first == (dimension_id not in found["pairs"])  # the first of each dimension is marked
+            found["pairs"].setdefault(dimension_id, []).append(list(pair))
     return found
 
 
@@ -47,9 +65,16 @@ def in_step(app, assessment_id: int) -> dict:
         s = db.new_session()
         try:
             rows, stored = as_rows(s, assessment_id), as_json(s.get(Assessment, assessment_id))
+            tokens = as_tokens(s, assessment_id)
         finally:
             s.close()
     assert rows == stored
+    # the tokens leave out scores that are not numbers and sort each dimension's pairs
+    assert tokens == {"self": {k: v for k, v in stored["self"].items() if v is not None},
+                      "validated": {k: v for k, v in stored["validated"].items() if v is not None},
+                      "pairs": {dim: sorted(pairs) for dim, pairs in stored["pairs"].items()}}
+    assert {b: {k: str(v) for k, v in tokens[b].items()} for b in ("self", "validated")} == \
+        {b: {k: str(v) for k, v in stored[b].items() if v is not None} for b in ("self", "validated")}
     assert {b: {k: str(v) for k, v in rows[b].items()} for b in ("self", "validated")} == \
         {b: {k: str(v) for k, v in stored[b].items()} for b in ("self", "validated")}
     return rows
@@ -151,6 +176,7 @@ def test_discarding_a_returned_draft_removes_its_rows(app, factory, member, revi
         s = db.new_session()
         asvc.discard_draft(s, s.merge(member), aid, expected_version=None)
         assert as_rows(s, aid) == {"self": {}, "validated": {}, "pairs": {}}
+        assert as_tokens(s, aid) == {"self": {}, "validated": {}, "pairs": {}}
         s.close()
 
 
@@ -179,6 +205,7 @@ def test_the_comparison_copies_the_rows_of_assessments_inserted_around_the_servi
         s.commit()
         inserted = s.scalar(select(Assessment.id).where(Assessment.round_number == 2))
         assert as_rows(s, inserted) == {"self": {}, "validated": {}, "pairs": {}}
+        assert s.get(ScoreTokens, inserted) is None
         s.close()
     with app.test_request_context():
         s = db.session
@@ -190,6 +217,7 @@ def test_the_comparison_copies_the_rows_of_assessments_inserted_around_the_servi
             slow = cmp.compute_in_python(s, registry, filters, with_institutions=True)
             assert (fast.table, fast.agreement, fast.institution_rows) == (slow.table, slow.agreement, slow.institution_rows)
         assert as_rows(s, inserted)["self"]["policy"] == Decimal("1.33")
+        assert as_tokens(s, inserted)["self"]["policy"] == Decimal("1.33")
 
 
 @pytest.mark.parametrize(("stored", "expected"), [("2.67", 267), ("3.00", 300), ("46.5", 4650), (41.7, 4170), (40, 4000),
@@ -208,3 +236,28 @@ def test_level_pairs_are_numbered_from_0_without_gaps():
     _scores, pairs = rows_for(7, None, None, {"policy": [[3, 2], ["x", 1], [4, 4]], "access": [], "people": None})
     assert [(p["dimension_id"], p["position"], p["self_level"], p["validated_level"]) for p in pairs] == \
         [("policy", 0, 3, 2), ("policy", 1, 4, 4)]
+
+
+def test_score_tokens_hold_the_numbers_and_percent_encode_the_measures():
+    assert score_tokens({"policy": "2.67", "index": "46.5", "odd id=1": "3.00", "missing": None, "text": "n/a"}) == \
+        "policy=267 index=4650 odd%20id%3D1=300"
+    assert score_tokens({}) == "" and score_tokens(None) is None and score_tokens([1, 2]) is None
+    assert [read_score_token(t) for t in score_tokens({"odd id=1": "3.00", "index": 41.75}).split(" ")] == \
+        [("odd id=1", Decimal("3.00")), ("index", Decimal("41.75"))]
+    assert str(read_score_token("index=4650")[1]) == "46.5" and read_score_token("") is None
+
+
+def test_pair_tokens_sort_each_dimensions_valid_pairs_and_mark_the_first():
+    stored = {"policy": [[4, 4], [3, 2], ["x", 1], [3, 2]], "access": [], "people": None, "a b!": [[1, 5], [True, 2], [2.0, 3]],
+              "neg": [[-1, 12]]}
+    assert pair_tokens(stored) == "policy!3:2 policy=3:2 policy=4:4 a%20b%21!1:5 a%20b%21=2:3 neg!-1:12"
+    assert [read_pair_token(t) for t in pair_tokens(stored).split(" ")] == \
+        [("policy", (3, 2), True), ("policy", (3, 2), False), ("policy", (4, 4), False), ("a b!", (1, 5), True),
+         ("a b!", (2, 3), False), ("neg", (-1, 12), True)]
+    assert pair_tokens({}) == "" and pair_tokens(None) is None and read_pair_token("") is None
+    # the same pairs as the numeric rows, whatever their order
+    _scores, rows = rows_for(1, None, None, stored)
+    assert sorted((r["dimension_id"], r["self_level"], r["validated_level"]) for r in rows) == \
+        sorted((dim, *pair) for dim, pair, _first in map(read_pair_token, pair_tokens(stored).split(" ")))
+    assert tokens_for(9, {"index": 50}, None, stored) == {"assessment_id": 9, "self_scores": "index=5000", "validated_scores": None,
+                                                           "level_pairs": pair_tokens(stored)}
