@@ -102,9 +102,14 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGKILL)
 
 
+#: the browser every request of the bench names (sign-in included): a session signed in from one
+#: browser and used from another is marked not fresh and written back on every answer (Flask-Login)
+USER_AGENT = "rubric-bench/1"
+
+
 def wrk(url: str, duration: int, connections: int, headers: dict[str, str]) -> dict:
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
-    for name, value in headers.items():
+    for name, value in {"User-Agent": USER_AGENT, **headers}.items():
         cmd += ["-H", f"{name}: {value}"]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
 
@@ -121,6 +126,7 @@ def wrk(url: str, duration: int, connections: int, headers: dict[str, str]) -> d
 def login(base: str, email: str) -> str:
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.addheaders = [("User-Agent", USER_AGENT)]
     page = opener.open(base + "/login").read().decode()
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
     data = urllib.parse.urlencode({"csrf_token": token, "email": email, "password": PASSWORD}).encode()
@@ -132,7 +138,7 @@ def login(base: str, email: str) -> str:
 
 
 def get(base: str, path: str, headers: dict[str, str]) -> str:
-    request = urllib.request.Request(base + path, headers=headers)
+    request = urllib.request.Request(base + path, headers={"User-Agent": USER_AGENT, **headers})
     with urllib.request.urlopen(request) as response:
         return response.read().decode()
 
@@ -145,7 +151,7 @@ def answered_draft(base: str, bearer: dict[str, str]) -> tuple[int, str]:
 
     def call(method: str, path: str, body=None, headers=None):
         request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                         headers={**bearer, "Content-Type": "application/json", **(headers or {})})
+                                         headers={"User-Agent": USER_AGENT, **bearer, "Content-Type": "application/json", **(headers or {})})
         with urllib.request.urlopen(request) as response:
             return json.loads(response.read()), response.headers
 

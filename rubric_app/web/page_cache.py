@@ -26,6 +26,7 @@ from ..extensions import app_cache
 
 #: stands for the request's CSRF token in a kept page
 CSRF_MARK = "\x1ecsrf-token\x1e"
+CSRF_MARK_BYTES = CSRF_MARK.encode("ascii")
 #: how long a kept answer may stay unused (seconds)
 TIMEOUT = 600
 
@@ -40,22 +41,23 @@ def key(kind: str, *stamp) -> str:
 
 
 def page(kind: str, stamp: tuple, draw: Callable[[], tuple[str, int]]):
-    """The page for ``stamp``: kept text with this request's CSRF token, or what ``draw()`` answers,
-    kept when that is (text, 200)."""
+    """The page for ``stamp``: kept bytes with this request's CSRF token, or what ``draw()`` answers,
+    kept when that is (text, 200).  Kept as UTF-8 (what is sent): a kept page is neither decoded
+    nor encoded again."""
     if not enabled():
         return draw()
     cache = app_cache()
     name = key(kind, *stamp)
     kept = cache.get(name)
-    if kept is None:
+    if not isinstance(kept, bytes):  # none kept (or text an earlier release kept in a shared cache)
         drawn = draw()
         if not (isinstance(drawn, tuple) and len(drawn) == 2 and isinstance(drawn[0], str) and drawn[1] == 200):
             return drawn  # a redirect, an error page: never kept
         text, status = drawn
         token = generate_csrf()
-        cache.set(name, text.replace(token, CSRF_MARK) if token else text, timeout=TIMEOUT)
+        cache.set(name, (text.replace(token, CSRF_MARK) if token else text).encode("utf-8"), timeout=TIMEOUT)
         return text, status
-    return kept.replace(CSRF_MARK, generate_csrf()), 200
+    return kept.replace(CSRF_MARK_BYTES, generate_csrf().encode("ascii")), 200
 
 
 def body(kind: str, stamp: tuple, draw: Callable[[], tuple[bytes, bool]]) -> bytes:
