@@ -1,6 +1,6 @@
 """Throughput and latency of the heavy pages, side by side with a hello-world Flask app.
 
-    python bench/pages.py [--duration 10] [--connections 32] [--database-url URL]
+    python bench/pages.py [--duration 10] [--connections 32] [--rounds 1] [--database-url URL] [--gunicorn-args ARGS]
 
 Needs `wrk` (Debian: apt-get install wrk). Builds a fresh instance (SQLite in a temporary folder
 unless --database-url names another database) with `db upgrade` and `demo seed`, then starts, one
@@ -94,6 +94,25 @@ class Server:
                 sizes.append(int(match.group(1)) / 1024)
         return sizes
 
+    def worker_cpu_ms(self) -> float:
+        """CPU time (user + system) the workers have used so far."""
+        total = 0
+        for pid in subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout.split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])
+        return total * 1000 / os.sysconf("SC_CLK_TCK")
+
+    def measure(self, url: str, duration: int, connections: int, headers: dict[str, str]) -> dict:
+        """wrk's figures, and the workers' CPU milliseconds per answer (moves far less than
+        req/s when other work shares the machine)."""
+        before = self.worker_cpu_ms()
+        figures = wrk(url, duration, connections, headers)
+        figures["cpu_ms"] = (self.worker_cpu_ms() - before) / max(figures["requests"], 1)
+        return figures
+
     def stop(self) -> None:
         os.killpg(self.proc.pid, signal.SIGTERM)
         try:
@@ -120,6 +139,7 @@ def wrk(url: str, duration: int, connections: int, headers: dict[str, str]) -> d
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": ms("50"), "p99": ms("99"),
+            "requests": int(re.search(r"(\d+) requests in", out).group(1)),
             "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, errors.groups())) if errors else 0)}
 
 
@@ -170,6 +190,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--rounds", type=int, default=1, help="measure everything this many times; prints the medians too")
     parser.add_argument("--gunicorn-args", default="", help="more gunicorn options for both servers, e.g. '-k sync -w 3'")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -185,18 +206,13 @@ def main() -> None:
     flask_cmd(env, "demo", "seed")
     token = flask_cmd(env, "users", "token", "--email", "member@demo.example").strip().split()[-1]
     (work / "hello.py").write_text(HELLO)
-    figures: dict[str, dict] = {}
 
     extra = args.gunicorn_args.split()
     hello = Server("hello:app", dict(env, PYTHONPATH=str(work)), work, extra)
+    app = None
+    rounds: list[dict[str, dict]] = []
     try:
-        wrk(hello.base + "/", 2, args.connections, {})  # warm-up
-        figures["hello-world Flask app"] = wrk(hello.base + "/", args.duration, args.connections, {})
-    finally:
-        hello.stop()
-
-    app = Server("rubric_app:create_app()", env, ROOT, extra)
-    try:
+        app = Server("rubric_app:create_app()", env, ROOT, extra)
         member = {"Cookie": login(app.base, "member@demo.example")}
         bearer = {"Authorization": f"Bearer {token}"}
         home = get(app.base, "/", member)
@@ -207,15 +223,22 @@ def main() -> None:
             "results page": (f"/assessments/{validated_id}/results", member),
             "GET /api/v1/assessments/<id>": (f"/api/v1/assessments/{validated_id}", bearer),
         }
-        for name, (path, headers) in targets.items():
+        wrk(hello.base + "/", 2, args.connections, {})  # warm-up
+        for path, headers in targets.values():
             get(app.base, path, headers)  # 200, or this raises
             wrk(app.base + path, 2, args.connections, headers)  # warm-up
-            figures[name] = wrk(app.base + path, args.duration, args.connections, headers)
+        # both servers stay up (the idle one costs nothing); each round measures the ceiling then
+        # the pages, so a slow spell of a shared machine falls on one round, not on one endpoint
+        for _ in range(args.rounds):
+            figures = {"hello-world Flask app": hello.measure(hello.base + "/", args.duration, args.connections, {})}
+            for name, (path, headers) in targets.items():
+                figures[name] = app.measure(app.base + path, args.duration, args.connections, headers)
+            rounds.append(figures)
         rss = app.worker_rss_mb()
 
         staff = {"Cookie": login(app.base, "staff@demo.example")}
-        rounds = get(app.base, "/rounds", staff)
-        round_id = re.search(r'href="/rounds/(\d+)"', rounds).group(1)
+        listed = get(app.base, "/rounds", staff)
+        round_id = re.search(r'href="/rounds/(\d+)"', listed).group(1)
         get(app.base, f"/rounds/{round_id}", staff)
         samples = []
         for _ in range(30):
@@ -224,16 +247,39 @@ def main() -> None:
             samples.append((time.perf_counter() - start) * 1000)
         round_median = statistics.median(samples)
     finally:
-        app.stop()
+        hello.stop()
+        if app is not None:
+            app.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    ceiling = figures["hello-world Flask app"]["rps"]
     print(f"database: {'SQLite' if not args.database_url else args.database_url.split('@')[-1]}; "
           f"wrk -t2 -c{args.connections} -d{args.duration}s; {os.cpu_count()} cores; gunicorn settings: rubric_app/gunicorn_conf.py "
           f"{args.gunicorn_args}".rstrip())
-    print(f"{'endpoint':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'share':>7}")
-    for name, f in figures.items():
-        print(f"{name:34} {f['rps']:8.0f} {f['p50']:8.1f} {f['p99']:8.1f} {f['errors']:7d} {f['rps'] / ceiling:7.1%}")
+    header = f"{'endpoint':34} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'share':>7} {'CPU ms':>7} {'CPU share':>9}"
+    hello_name = "hello-world Flask app"
+
+    def row(name: str, f: dict, share: float, cpu_share: float) -> str:
+        return (f"{name:34} {f['rps']:8.0f} {f['p50']:8.1f} {f['p99']:8.1f} {f['errors']:7d} {share:7.1%} {f['cpu_ms']:7.2f} "
+                f"{cpu_share:9.1%}")
+
+    for number, figures in enumerate(rounds, 1):
+        if len(rounds) > 1:
+            print(f"round {number}")
+        print(header)
+        ceiling = figures[hello_name]
+        for name, f in figures.items():
+            print(row(name, f, f["rps"] / ceiling["rps"], ceiling["cpu_ms"] / f["cpu_ms"] if f["cpu_ms"] else 0))
+    if len(rounds) > 1:
+        print(f"median of {len(rounds)} rounds (each figure and each share is the median over the rounds)")
+        print(header)
+        for name in rounds[0]:
+            med = {k: statistics.median(r[name][k] for r in rounds) for k in ("rps", "p50", "p99", "cpu_ms")}
+            med["errors"] = sum(r[name]["errors"] for r in rounds)
+            share = statistics.median(r[name]["rps"] / r[hello_name]["rps"] for r in rounds)
+            cpu_share = statistics.median(r[hello_name]["cpu_ms"] / r[name]["cpu_ms"] for r in rounds if r[name]["cpu_ms"])
+            print(row(name, med, share, cpu_share))
+    print("share: req/s over the hello-world app's in the same round; CPU ms: the workers' CPU time per answer; "
+          "CPU share: the hello-world app's CPU ms over the endpoint's")
     print(f"round page (staff, 209 providers), median of 30 sequential loads: {round_median:.0f} ms")
     print("worker RSS after the load: " + ", ".join(f"{mb:.0f} MB" for mb in rss))
 
