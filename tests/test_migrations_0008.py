@@ -168,29 +168,7 @@ def test_upgrade_copies_the_json_scores_into_rows_and_the_comparison_keeps_its_f
     assert any(None in values.values() for values in scores.values())  # a dimension without a score stays without one
 
     # the comparison reads the tokens of revision 0009 (tests/test_migrations_0009.py), filled from the same JSON
-    schema.upgrade(engine)
-    app = create_app(app_config(db_url, tmp_path))
-    try:
-        with app.app_context():
-            s = db.new_session()
-            accounts.create_user(s, email="reviewer@migration.example", password="correct-horse-1", role="reviewer")
-            s.commit()
-            user = s.scalar(select(User))
-
-            def refuse(*args, **kwargs):
-                raise AssertionError("the comparison had to copy rows the upgrade should have written")
-
-            monkeypatch.setattr(cmp, "write_score_rows", refuse)
-            registry = app.extensions["instruments"]
-            for i, f in enumerate(FILTERS):
-                filters = cmp.Filters(versions=(rubric.version,), **f)
-                after = cmp.compare(s, registry, user, filters, with_institutions=True, use_cache=False)
-                same_figures(after, before[i])
-                same_figures(after, cmp.compute_in_python(s, registry, filters, with_institutions=True))
-                assert cmp.comparison_json(after, with_institutions=True) == cmp.comparison_json(before[i], with_institutions=True)
-            s.close()
-    finally:
-        dispose(app)
+    compare_after_upgrade(engine, db_url, tmp_path, monkeypatch, rubric, before, "rows", with_reference=True)
 
     # and back: the tables go, the JSON columns never changed
     assert schema.downgrade(engine, PENDING_UPLOADS).after == PENDING_UPLOADS
@@ -208,3 +186,38 @@ def test_upgrade_of_a_database_without_assessments(engine):
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM assessment_scores")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM assessment_level_pairs")).scalar() == 0
+
+
+def compare_after_upgrade(engine, db_url, tmp_path, monkeypatch, rubric, before, copied: str, *, with_reference: bool = False,
+                          with_aggregates: bool = False) -> None:
+    """Upgrade to the head and check that the comparison gives ``before``'s figures for every one of
+    FILTERS without writing any score data itself (the upgrade wrote the ``copied`` it reads);
+    ``with_reference`` also checks them against the reference path (:func:`cmp.compute_in_python`),
+    ``with_aggregates`` the aggregates-only answer too."""
+    schema.upgrade(engine)  # the later revisions, for an app that checks the schema
+    app = create_app(app_config(db_url, tmp_path))
+    try:
+        with app.app_context():
+            s = db.new_session()
+            accounts.create_user(s, email="reviewer@migration.example", password="correct-horse-1", role="reviewer")
+            s.commit()
+            user = s.scalar(select(User))
+
+            def refuse(*args, **kwargs):
+                raise AssertionError(f"the comparison had to copy {copied} the upgrade should have written")
+
+            monkeypatch.setattr(cmp, "write_score_rows", refuse)
+            registry = app.extensions["instruments"]
+            for i, f in enumerate(FILTERS):
+                filters = cmp.Filters(versions=(rubric.version,), **f)
+                after = cmp.compare(s, registry, user, filters, with_institutions=True, use_cache=False)
+                same_figures(after, before[i])
+                if with_reference:
+                    same_figures(after, cmp.compute_in_python(s, registry, filters, with_institutions=True))
+                assert cmp.comparison_json(after, with_institutions=True) == cmp.comparison_json(before[i], with_institutions=True)
+                if with_aggregates:
+                    aggregates = cmp.compare(s, registry, user, filters, use_cache=False)
+                    assert (aggregates.table, aggregates.agreement) == (before[i].table, before[i].agreement)
+            s.close()
+    finally:
+        dispose(app)

@@ -10,12 +10,12 @@ from sqlalchemy import inspect, select, text
 
 from rubric_app import create_app, schema
 from rubric_app.extensions import db
-from rubric_app.models import ScoreTokens, User
-from rubric_app.services import accounts
+from rubric_app.models import ScoreTokens
 from rubric_app.services import comparison as cmp
 from rubric_app.services.score_rows import tokens_for
 from tests.test_migrations import app_config, dispose, reflected
-from tests.test_migrations_0008 import FILTERS, PENDING_UPLOADS, SCORE_ROWS, assessments_at_0007, db_url, engine, fill, same_figures
+from tests.test_migrations_0008 import (FILTERS, PENDING_UPLOADS, SCORE_ROWS, assessments_at_0007, compare_after_upgrade, db_url, engine,
+                                        fill)
 
 __all__ = ["db_url", "engine"]  # fixtures shared with the 0008 test
 
@@ -50,30 +50,7 @@ def test_upgrade_writes_the_tokens_and_the_comparison_keeps_its_figures(engine, 
     assert stored[1]["self_scores"].endswith("index=4170") and stored[2]["validated_scores"] == "index=4000"
     assert any(row["validated_scores"] is None for row in stored.values()) and any(row["level_pairs"] for row in stored.values())
 
-    schema.upgrade(engine)  # the later revisions, for an app that checks the schema
-    app = create_app(app_config(db_url, tmp_path))
-    try:
-        with app.app_context():
-            s = db.new_session()
-            accounts.create_user(s, email="reviewer@migration.example", password="correct-horse-1", role="reviewer")
-            s.commit()
-            user = s.scalar(select(User))
-
-            def refuse(*args, **kwargs):
-                raise AssertionError("the comparison had to copy tokens the upgrade should have written")
-
-            monkeypatch.setattr(cmp, "write_score_rows", refuse)
-            registry = app.extensions["instruments"]
-            for i, f in enumerate(FILTERS):
-                filters = cmp.Filters(versions=(rubric.version,), **f)
-                after = cmp.compare(s, registry, user, filters, with_institutions=True, use_cache=False)
-                same_figures(after, before[i])
-                assert cmp.comparison_json(after, with_institutions=True) == cmp.comparison_json(before[i], with_institutions=True)
-                aggregates = cmp.compare(s, registry, user, filters, use_cache=False)
-                assert (aggregates.table, aggregates.agreement) == (before[i].table, before[i].agreement)
-            s.close()
-    finally:
-        dispose(app)
+    compare_after_upgrade(engine, db_url, tmp_path, monkeypatch, rubric, before, "tokens", with_aggregates=True)
 
     # and back: the table goes, the rows of 0008 and the JSON columns stay as they were
     assert schema.downgrade(engine, SCORE_ROWS).after == SCORE_ROWS
