@@ -153,21 +153,36 @@ RATE_LIMIT_DEFAULTS = {
 limiter = Limiter(key_func=get_remote_address, strategy="moving-window")
 
 
-@limiter.request_filter
-def _reads_are_not_limited() -> bool:
-    """Every limit is on a POST (sign-in, registration, resets, tokens, invitations): reads skip the
-    limiter's per-request work."""
-    return request.method in ("GET", "HEAD", "OPTIONS")
+#: methods no limit applies to
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def init_limiter(app: Flask) -> None:
     """Wire the limiter: storage from the instance config, else ``RATELIMIT_STORAGE_URI`` in the environment, else the
-    app's Redis (``REDIS_URL``: the counts are shared by every process and machine), else memory."""
+    app's Redis (``REDIS_URL``: the counts are shared by every process and machine), else memory.
+
+    Every limit is on a POST (sign-in, registration, resets, tokens, invitations), so reads skip the
+    limiter's per-request check altogether: its ``before_request`` hook is wrapped to run for the
+    other methods only."""
     app.config.setdefault("RATELIMIT_STORAGE_URI", os.environ.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     for name, value in RATE_LIMIT_DEFAULTS.items():
         app.config.setdefault(name, value)
     limiter.init_app(app)
+    hooks = app.before_request_funcs.setdefault(None, [])
+    check = limiter._check_request_limit  # noqa: SLF001 - the hook init_app registered
+    for i, hook in enumerate(hooks):
+        if hook == check:
+            hooks[i] = _checks_writes_only(check)
+
+
+def _checks_writes_only(check):
+    def check_writes() -> None:
+        if request.method not in _READS:
+            check_writes.wrapped()
+
+    check_writes.wrapped = check  # type: ignore[attr-defined]
+    return check_writes
 
 
 def rate(name: str):

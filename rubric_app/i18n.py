@@ -27,8 +27,9 @@ def select_locale() -> str:
     asked = request.args.get("lang")
     if asked in LANGUAGES:
         return asked
-    if current_user and getattr(current_user, "is_authenticated", False) and current_user.locale in LANGUAGES:
-        return current_user.locale
+    user = current_user._get_current_object()  # noqa: SLF001 - one look-up, not three through the proxy
+    if user is not None and getattr(user, "is_authenticated", False) and user.locale in LANGUAGES:
+        return user.locale
     if session.get("lang") in LANGUAGES:
         return session["lang"]
     return request.accept_languages.best_match(LANGUAGES) or DEFAULT

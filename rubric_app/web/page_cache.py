@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from typing import Callable
 
-from flask import current_app, request, session
+from flask import current_app, g, request, session
 from flask_babel import get_locale, get_timezone
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -29,6 +29,33 @@ CSRF_MARK = "\x1ecsrf-token\x1e"
 CSRF_MARK_BYTES = CSRF_MARK.encode("ascii")
 #: how long a kept answer may stay unused (seconds)
 TIMEOUT = 600
+
+
+#: signed CSRF tokens by (secret, session's raw token): tokens carry no time limit here
+#: (``WTF_CSRF_TIME_LIMIT = None``: a token lasts as long as its session), so one signature per raw
+#: token serves every request of that session; bounded, emptied when full
+_SIGNED: dict[tuple[str, str], str] = {}
+_SIGNED_MAX = 4096
+
+
+def csrf_token() -> str:
+    """This request's CSRF token, as ``generate_csrf()`` gives it, without signing it anew on every
+    request of a session (signing costs as much as the rest of a kept page's work)."""
+    if "csrf_token" in g:
+        return g.csrf_token
+    raw = session.get("csrf_token")
+    reusable = isinstance(raw, str) and current_app.config.get("WTF_CSRF_TIME_LIMIT") is None
+    name = (str(current_app.secret_key), raw) if reusable else None
+    token = _SIGNED.get(name) if name else None
+    if token is not None:
+        g.csrf_token = token  # where generate_csrf() and the forms look for it
+        return token
+    token = generate_csrf()
+    if name and session.get("csrf_token") == raw:
+        if len(_SIGNED) >= _SIGNED_MAX:
+            _SIGNED.clear()
+        _SIGNED[name] = token
+    return token
 
 
 def enabled() -> bool:
@@ -54,10 +81,10 @@ def page(kind: str, stamp: tuple, draw: Callable[[], tuple[str, int]]):
         if not (isinstance(drawn, tuple) and len(drawn) == 2 and isinstance(drawn[0], str) and drawn[1] == 200):
             return drawn  # a redirect, an error page: never kept
         text, status = drawn
-        token = generate_csrf()
+        token = csrf_token()
         cache.set(name, (text.replace(token, CSRF_MARK) if token else text).encode("utf-8"), timeout=TIMEOUT)
         return text, status
-    return kept.replace(CSRF_MARK_BYTES, generate_csrf().encode("ascii")), 200
+    return kept.replace(CSRF_MARK_BYTES, csrf_token().encode("ascii")), 200
 
 
 def body(kind: str, stamp: tuple, draw: Callable[[], tuple[bytes, bool]]) -> bytes:

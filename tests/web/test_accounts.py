@@ -578,3 +578,18 @@ def test_with_a_mail_server_the_message_goes_by_smtp_with_starttls(app, member, 
         time.sleep(0.01)
     assert sent[:3] == [("connect", "smtp.example.org", 2525), ("starttls",), ("login", "rubric")]
     assert sent[3][:3] == ("send", member.email, "rubric@example.org") and "/reset/" in sent[3][3]
+
+
+def test_reads_skip_the_limiter_and_every_other_method_goes_through_it(app, member_client):
+    wrapped = [hook for hook in app.before_request_funcs[None] if hasattr(hook, "wrapped")]
+    assert len(wrapped) == 1
+    from rubric_app.extensions import limiter
+    assert limiter._check_request_limit not in app.before_request_funcs[None]  # only through the wrapper
+    seen = []
+    wrapped[0].wrapped = lambda: seen.append(True)
+    member_client.get("/account")
+    member_client.head("/account")
+    member_client.options("/account")
+    assert seen == []
+    member_client.post("/account/tokens", data={"name": "counted"})
+    assert seen == [True]

@@ -321,3 +321,40 @@ def test_the_api_answer_is_kept_per_version_with_its_etag(member_client, member,
     assert now.headers["ETag"] != first.headers["ETag"]
     assert {a["criterion"]: a["level"] for a in now.get_json()["answers"]}[crit.id] == 4
     assert now.get_json()["version"] == int(now.headers["ETag"].strip('W/"'))
+
+
+def test_a_session_keeps_one_signed_csrf_token_and_sessions_never_share_one(app, member, factory, rubric):
+    from rubric_app.web import page_cache
+    page_cache._SIGNED.clear()
+    aid = factory.assessment(member, levels=2)
+    path = f"/assessments/{aid}/d/{rubric.dimensions[0].id}"
+    one, two = app.test_client(), app.test_client()
+    login(one, member)
+    login(two, member)
+    app.config["WTF_CSRF_ENABLED"] = True
+    tokens_one = {csrf_of(one.get(path).get_data(as_text=True)) for _ in range(3)}
+    tokens_two = {csrf_of(two.get(path).get_data(as_text=True)) for _ in range(3)}
+    assert len(tokens_one) == 1 and len(tokens_two) == 1 and tokens_one != tokens_two
+    assert len(page_cache._SIGNED) == 2
+    # a new secret key signs anew: a token signed with the old key is never handed out
+    app.secret_key = "another-secret-key-for-this-test"
+    app.config.update(SECRET_KEY=app.secret_key, WTF_CSRF_ENABLED=False)
+    login(one, member)  # the old key's session cookie no longer holds
+    app.config["WTF_CSRF_ENABLED"] = True
+    fresh = csrf_of(one.get(path).get_data(as_text=True))
+    assert fresh not in tokens_one
+    data = form_fields(one, path)
+    data.update({"go": "save"})
+    assert one.post(path, data=data).status_code == 302
+
+
+def test_csrf_tokens_with_a_time_limit_are_signed_on_every_request(app, member, factory, rubric):
+    from rubric_app.web import page_cache
+    page_cache._SIGNED.clear()
+    aid = factory.assessment(member, levels=2)
+    path = f"/assessments/{aid}/d/{rubric.dimensions[0].id}"
+    login(member_client := app.test_client(), member)
+    app.config.update(WTF_CSRF_ENABLED=True, WTF_CSRF_TIME_LIMIT=3600)
+    member_client.get(path)
+    member_client.get(path)
+    assert page_cache._SIGNED == {}
