@@ -17,7 +17,9 @@ def _int(name: str, default: int, low: int, high: int) -> int:
 
 wsgi_app = "rubric_app:create_app()"
 bind = os.environ.get("BIND") or f"{os.environ.get('HOST', '127.0.0.1')}:{_int('PORT', 8000, 1, 65535)}"
-worker_class = "gthread"
+#: gunicorn's gthread worker, taking a new connection only while one of its threads is free (see
+#: rubric_app/gunicorn_worker.py: otherwise one worker can hold every connection while another idles)
+worker_class = "rubric_app.gunicorn_worker.FreeThreadWorker"
 #: processes: about one per core (2 on the reference machine)
 workers = _int("WEB_CONCURRENCY", 2, 1, 64)
 #: threads per process: requests wait mostly on the database
