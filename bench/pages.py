@@ -4,7 +4,7 @@
 
 Needs `wrk` (Debian: apt-get install wrk). Builds a fresh instance (SQLite in a temporary folder
 unless --database-url names another database) with `db upgrade` and `demo seed`, then starts, one
-after the other under the same gunicorn settings (rubric_app/gunicorn_conf.py: gthread, the same
+after the other under the same gunicorn settings (rubric_app/gunicorn_conf.py: its gthread worker, the same
 workers and threads, access log off for both):
 
 * a hello-world Flask app answering "hello" (the ceiling of this machine and server);

@@ -13,16 +13,15 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from rubric_app import PROJECT_ROOT
 from tests.conftest import ON_POSTGRES, PG_URL, drop_everything
+from tests.servers import free_port, wait_until
 
 REDIS_URL = os.environ.get("RUBRIC_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 PASSWORD = "lazos-cinterfor-proof-8391"
@@ -41,22 +40,6 @@ def _redis():
         pytest.skip(f"two app servers need Redis at {REDIS_URL} (set RUBRIC_TEST_REDIS_URL)")
     connection.flushdb()
     return connection
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
-        time.sleep(0.1)
 
 
 @pytest.fixture
