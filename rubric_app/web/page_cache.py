@@ -41,20 +41,23 @@ _SIGNED_MAX = 4096
 def csrf_token() -> str:
     """This request's CSRF token, as ``generate_csrf()`` gives it, without signing it anew on every
     request of a session (signing costs as much as the rest of a kept page's work)."""
-    if "csrf_token" in g:
-        return g.csrf_token
+    if current_app.config.get("WTF_CSRF_TIME_LIMIT") is not None:
+        return generate_csrf()
+    secret = str(current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key)  # what Flask-WTF signs with
+    if "csrf_token" in g:  # signed already in this request (a form drew it): that is the one on the page
+        token = g.csrf_token
+    else:
+        raw = session.get("csrf_token")
+        token = _SIGNED.get((secret, raw)) if isinstance(raw, str) else None
+        if token is not None:
+            g.csrf_token = token  # where generate_csrf() and the forms look for it
+            return token
+        token = generate_csrf()  # puts a raw token in a session that had none
     raw = session.get("csrf_token")
-    reusable = isinstance(raw, str) and current_app.config.get("WTF_CSRF_TIME_LIMIT") is None
-    name = (str(current_app.secret_key), raw) if reusable else None
-    token = _SIGNED.get(name) if name else None
-    if token is not None:
-        g.csrf_token = token  # where generate_csrf() and the forms look for it
-        return token
-    token = generate_csrf()
-    if name and session.get("csrf_token") == raw:
+    if isinstance(raw, str) and (secret, raw) not in _SIGNED:
         if len(_SIGNED) >= _SIGNED_MAX:
             _SIGNED.clear()
-        _SIGNED[name] = token
+        _SIGNED[(secret, raw)] = token
     return token
 
 
@@ -77,6 +80,7 @@ def page(kind: str, stamp: tuple, draw: Callable[[], tuple[str, int]]):
     name = key(kind, *stamp)
     kept = cache.get(name)
     if not isinstance(kept, bytes):  # none kept (or text an earlier release kept in a shared cache)
+        csrf_token()  # the session's kept token, for the page's forms too
         drawn = draw()
         if not (isinstance(drawn, tuple) and len(drawn) == 2 and isinstance(drawn[0], str) and drawn[1] == 200):
             return drawn  # a redirect, an error page: never kept

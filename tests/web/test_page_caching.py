@@ -323,9 +323,15 @@ def test_the_api_answer_is_kept_per_version_with_its_etag(member_client, member,
     assert now.get_json()["version"] == int(now.headers["ETag"].strip('W/"'))
 
 
-def test_a_session_keeps_one_signed_csrf_token_and_sessions_never_share_one(app, member, factory, rubric):
+def test_a_session_keeps_one_signed_csrf_token_and_sessions_never_share_one(app, member, factory, rubric, monkeypatch):
+    import itertools
+
+    from itsdangerous.timed import TimestampSigner
+
     from rubric_app.web import page_cache
     page_cache._SIGNED.clear()
+    ticks = itertools.count(1_800_000_000)
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: next(ticks))  # every signature differs
     aid = factory.assessment(member, levels=2)
     path = f"/assessments/{aid}/d/{rubric.dimensions[0].id}"
     one, two = app.test_client(), app.test_client()
